@@ -1,0 +1,147 @@
+"""What a Tornado LMS host calls on a plugin (pluggy project ``lms``), and what it passes in.
+
+A host builds ``pluggy.PluginManager("lms")``, adds these specifications, loads the ``lms``
+entry points, and then:
+
+1. while it builds its ``tornado.web.Application``, calls :func:`lms_routes` and adds every rule
+   returned under its own base URL (``Application.add_handlers``);
+2. once its IOLoop runs and before it serves requests, awaits :func:`lms_startup`;
+3. when it stops, awaits :func:`lms_shutdown` before closing the IOLoop.
+
+Every hook gets the host itself, an object satisfying :class:`LmsHost`: plugins never invent
+users, contexts or permissions of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from hooks import lms_hookspec
+
+if TYPE_CHECKING:  # hooks depends on pluggy alone at run time
+    from tornado.httputil import HTTPServerRequest
+
+ContextType = Literal["account", "course"]
+
+#: The permissions lms-outcomes asks a host about.
+IMPORT_OUTCOMES = "import_outcomes"
+MANAGE_OUTCOMES = "manage_outcomes"
+READ_OUTCOMES = "read_outcomes"
+PERMISSIONS = (IMPORT_OUTCOMES, MANAGE_OUTCOMES, READ_OUTCOMES)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """An account or a course of the host.
+
+    ``account_id`` is the account that holds a course (``None`` for an account);
+    ``root_account_id`` is the root of the context's account chain (an account's own id when it
+    is a root account).
+    """
+
+    type: ContextType
+    id: int
+    name: str
+    root_account_id: int
+    account_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostUser:
+    """An authenticated user of the host: its id and display name."""
+
+    id: int
+    name: str
+
+
+class InvalidAccessToken(Exception):
+    """Raised by :meth:`LmsHost.authenticate` when a request carries a token that is not valid.
+
+    Plugins answer it as Canvas does: 401 ``{"errors": [{"message": "Invalid access token."}]}``
+    with a ``WWW-Authenticate`` header.
+    """
+
+
+@runtime_checkable
+class LmsHost(Protocol):
+    """The services a host offers its plugins. Coroutines may read the host's database."""
+
+    #: The URL path every plugin route is served under, without a trailing slash ("" for "/").
+    base_url: str
+
+    async def authenticate(self, request: HTTPServerRequest) -> HostUser | None:
+        """The user a request is made by: ``None`` when it carries no credentials at all.
+
+        Hosts accept ``Authorization: Bearer <token>`` and, failing that, an ``access_token``
+        query parameter. A token that matches no user raises :class:`InvalidAccessToken`.
+        """
+        ...
+
+    async def find_context(self, type: ContextType, id: int | str) -> Context | None:
+        """The account or course with this id, or ``None`` when there is none."""
+        ...
+
+    async def account_chain(self, context: Context) -> Sequence[Context]:
+        """The accounts above ``context``, nearest first, ending with its root account.
+
+        For a course: its account, that account's parent, ... the root account. For an account:
+        its parent, ... the root account (empty for a root account).
+        """
+        ...
+
+    async def root_account(self, context: Context) -> Context:
+        """The root account of ``context`` (the account itself when it is a root account)."""
+        ...
+
+    async def subcontexts(self, account: Context) -> Sequence[Context]:
+        """Every sub-account below ``account``, at any depth, and every course in any of them
+        or in ``account`` itself."""
+        ...
+
+    async def has_permission(self, user: HostUser, context: Context, permission: str) -> bool:
+        """Whether ``user`` holds ``permission`` (one of :data:`PERMISSIONS`) on ``context``."""
+        ...
+
+    async def locale(self, context: Context) -> str:
+        """The context's locale (a course has its account's default locale), e.g. ``"en"``."""
+        ...
+
+    async def user_json(self, user_id: int) -> Mapping[str, Any] | None:
+        """Canvas's User JSON for ``user_id`` (``id``, ``name``, ``sortable_name``,
+        ``short_name``, ``created_at``), or ``None`` when the user is gone."""
+        ...
+
+    def plugin_settings(self, plugin: str) -> Mapping[str, Any]:
+        """The settings the host's operator gave for ``plugin`` (empty when none)."""
+        ...
+
+
+# Tornado rules as Application.add_handlers takes them: (pattern, handler[, kwargs[, name]]).
+Rule = tuple[Any, ...]
+
+
+@lms_hookspec
+def lms_routes(host: LmsHost) -> Sequence[Rule]:
+    """Called once while the host builds its Application, before the IOLoop serves requests.
+
+    Returns Tornado rules whose patterns are relative to the host's base URL (they start with
+    ``/``, e.g. ``r"/api/v1/accounts/(\\d+)/outcome_imports"``). The host prefixes each pattern
+    with :attr:`LmsHost.base_url` and adds the rules with ``Application.add_handlers(".*$", ...)``,
+    so its own authentication and settings apply. The host collects the lists of every plugin.
+    """
+
+
+@lms_hookspec
+def lms_startup(host: LmsHost) -> Awaitable[None] | None:
+    """Called once on the running IOLoop, after :func:`lms_routes` and before the host accepts
+    requests. A plugin opens its storage and starts its background work here. Implementations
+    may be coroutines; the host awaits every result that is awaitable."""
+
+
+@lms_hookspec
+def lms_shutdown(host: LmsHost) -> Awaitable[None] | None:
+    """Called once on the running IOLoop when the host stops, after it stops accepting requests.
+    A plugin finishes or cancels its background work and closes every connection it opened.
+    Implementations may be coroutines; the host awaits every result that is awaitable."""

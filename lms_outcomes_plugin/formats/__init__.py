@@ -1,0 +1,69 @@
+"""Import formats: the :class:`ImportFormat` protocol and the registry of the formats in use.
+
+A format owns bytes -> records and knows nothing of storage or HTTP. Formats are registered
+through the ``lms_outcomes_register_import_formats`` hook, the built-in ``instructure_csv`` too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from lms_outcomes_plugin.records import ParsedItem
+
+DEFAULT_IMPORT_TYPE = "instructure_csv"
+
+
+@dataclass(frozen=True, slots=True)
+class FormatOptions:
+    """What a format may know about the import beyond its bytes."""
+
+    #: The importing context's locale, for numbers ("en", "fr", ...).
+    locale: str = "en"
+
+
+@runtime_checkable
+class ImportFormat(Protocol):
+    """An ``import_type``: turns an uploaded file into records.
+
+    ``parse`` is called in a worker thread with the stored upload opened as a seekable binary
+    file. It must check the whole file's structure before it yields the first item, raising
+    :class:`~lms_outcomes_plugin.records.DataFormatError` for a file-level problem, so that a bad
+    file writes nothing. It then yields records and row errors in row order, lazily: memory must
+    not grow with the file. Progress is measured by how far it has read ``source``.
+    """
+
+    #: The ``import_type`` value clients send.
+    name: str
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]: ...
+
+
+class DuplicateImportFormat(ValueError):
+    """Two plugins registered an import format under the same name."""
+
+
+class ImportFormatRegistry:
+    """The import formats in use, by ``import_type`` name."""
+
+    def __init__(self) -> None:
+        self._formats: dict[str, ImportFormat] = {}
+
+    def add(self, import_format: ImportFormat) -> None:
+        name = import_format.name
+        if name in self._formats:
+            raise DuplicateImportFormat(
+                f"import_type {name!r} is registered twice: by {self._formats[name]!r} "
+                f"and by {import_format!r}"
+            )
+        self._formats[name] = import_format
+
+    def get(self, name: str) -> ImportFormat | None:
+        return self._formats.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._formats)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._formats

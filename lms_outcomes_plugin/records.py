@@ -1,0 +1,82 @@
+"""Format-neutral records: what an import format makes of a file, and what the engine applies.
+
+A format turns bytes into a stream of :class:`GroupRecord`, :class:`OutcomeRecord` and
+:class:`RowError` values, each with the row it came from, or raises one :class:`DataFormatError`
+for a problem with the file as a whole. Records carry values already checked and converted
+(numbers are floats, blanks are ``None``); the Canvas rules that need the outcome tree (parents,
+visibility, "already appeared") belong to the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+WorkflowState = Literal["active", "deleted"]
+
+
+class DataFormatError(Exception):
+    """The file as a whole cannot be imported (bad header, malformed CSV, no data).
+
+    The import fails with this message as its single error, on row 1, and nothing of the file
+    is written.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One row cannot be imported; the import goes on with the other rows."""
+
+    row: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """One tier of an outcome's rating scale."""
+
+    points: float
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """An outcome group to create or update (keyed by ``vendor_guid`` in its context)."""
+
+    row: int
+    vendor_guid: str
+    title: str
+    description: str | None = None
+    parent_guids: tuple[str, ...] = ()
+    workflow_state: WorkflowState = "active"
+    #: Account imports only: the course the group belongs in (Canvas's ``course_id`` column).
+    course_id: str | None = None
+    #: Informational (an export artefact); Canvas quotes it in "not found" messages.
+    canvas_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    """An outcome to create or update (keyed by ``vendor_guid`` across the installation)."""
+
+    row: int
+    vendor_guid: str
+    title: str
+    description: str | None = None
+    display_name: str | None = None
+    friendly_description: str | None = None
+    calculation_method: str | None = None
+    calculation_int: int | None = None
+    mastery_points: float | None = None
+    #: In the file's order; empty when the file gives none.
+    ratings: tuple[Rating, ...] = ()
+    parent_guids: tuple[str, ...] = ()
+    workflow_state: WorkflowState = "active"
+    canvas_id: str | None = None
+    #: Parents may be groups of courses created by ``course_id`` rows of the same import
+    #: (Canvas allows this when the file has a ``course_id`` column).
+    indirect_parents: bool = False
+
+
+Record = GroupRecord | OutcomeRecord
+ParsedItem = GroupRecord | OutcomeRecord | RowError
