@@ -1,0 +1,70 @@
+"""The plugin's Tornado handler base: Canvas authentication, authorization and JSON errors.
+
+Authentication and authorization happen in ``prepare()``, before any request body is read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import tornado.web
+
+from hooks.host import Context, HostUser, InvalidAccessToken
+from lms_outcomes_plugin.api import errors
+
+if TYPE_CHECKING:
+    from lms_outcomes_plugin.service import OutcomesService
+
+#: URL segment -> host context type.
+CONTEXT_TYPES = {"accounts": "account", "courses": "course"}
+
+
+class ApiHandler(tornado.web.RequestHandler):
+    service: OutcomesService
+    user: HostUser
+    context: Context
+
+    def initialize(self, service: OutcomesService) -> None:
+        self.service = service
+
+    def check_xsrf_cookie(self) -> None:
+        """API requests authenticate with tokens, never cookies."""
+
+    def send_json(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(body))
+
+    def fail(self, status: int, body: Any) -> NoReturn:
+        """Answer with ``body`` and end the request (raises tornado.web.Finish)."""
+        self.send_json(body, status)
+        raise tornado.web.Finish
+
+    async def authorize(self, segment: str, context_id: str, *permissions: str) -> None:
+        """Canvas's order: the user (401), the context (404), then any of ``permissions``
+        (401 unauthorized)."""
+        await self.authenticate()
+        context = await self.service.host.find_context(CONTEXT_TYPES[segment], context_id)
+        if context is None:
+            self.fail(404, errors.NOT_FOUND)
+        for permission in permissions:
+            if await self.service.host.has_permission(self.user, context, permission):
+                self.context = context
+                return
+        self.fail(401, errors.UNAUTHORIZED)
+
+    async def authenticate(self) -> None:
+        try:
+            user = await self.service.host.authenticate(self.request)
+        except InvalidAccessToken:
+            self.set_header("WWW-Authenticate", errors.WWW_AUTHENTICATE)
+            self.fail(401, errors.INVALID_TOKEN)
+        if user is None:
+            self.set_header("WWW-Authenticate", errors.WWW_AUTHENTICATE)
+            self.fail(401, errors.UNAUTHENTICATED)
+        self.user = user
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(errors.generic_error(status_code, self._reason)))

@@ -1,0 +1,65 @@
+"""Canvas's rules for an outcome's scoring: calculation methods, their defaults, the rubric."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lms_outcomes_plugin.records import Rating
+
+CALCULATION_METHODS = (
+    "decaying_average",
+    "weighted_average",
+    "standard_decaying_average",
+    "n_mastery",
+    "highest",
+    "latest",
+    "average",
+)
+DEFAULT_CALCULATION_INTS = {
+    "decaying_average": 65,
+    "standard_decaying_average": 65,
+    "weighted_average": 65,
+    "n_mastery": 5,
+}
+#: Canvas's scale for a new outcome imported without ratings.
+DEFAULT_RATINGS = (
+    Rating(5.0, "Exceeds Expectations"),
+    Rating(3.0, "Meets Expectations"),
+    Rating(0.0, "Does Not Meet Expectations"),
+)
+DEFAULT_MASTERY_POINTS = 3.0
+
+
+def default_calculation_method(new_decaying_average: bool) -> str:
+    return "standard_decaying_average" if new_decaying_average else "decaying_average"
+
+
+def stored_calculation_method(method: str, new_decaying_average: bool) -> str:
+    """The feature flag aliases one decaying method to the other before validation."""
+    if new_decaying_average and method == "weighted_average":
+        return "decaying_average"
+    if not new_decaying_average and method == "standard_decaying_average":
+        return "decaying_average"
+    return method
+
+
+@dataclass(frozen=True, slots=True)
+class Rubric:
+    ratings: tuple[tuple[float, str], ...]  # highest first
+    mastery_points: float
+    points_possible: float
+
+
+def rubric(ratings: Sequence[Rating], mastery_points: float | None) -> Rubric:
+    """Ratings sorted highest first; mastery defaults to the top rating; no ratings at all give
+    Canvas's default 5/3/0 scale."""
+    if not ratings and mastery_points is None:
+        ratings, mastery_points = DEFAULT_RATINGS, DEFAULT_MASTERY_POINTS
+    ordered = sorted(ratings, key=lambda rating: rating.points, reverse=True)
+    top = ordered[0].points if ordered else 0.0
+    return Rubric(
+        ratings=tuple((rating.points, rating.description) for rating in ordered),
+        mastery_points=top if mastery_points is None else mastery_points,
+        points_possible=top,
+    )

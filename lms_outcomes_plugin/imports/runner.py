@@ -1,0 +1,141 @@
+"""The import runner: claims queued imports from the store and runs each as an IOLoop task.
+
+Claiming goes through the store, so an import queued before a restart (or by another process
+sharing the store) is not lost. The store never lets two imports of one root account run at
+once and hands them out oldest first (Canvas's strand); imports of different root accounts run
+side by side. Every task is kept, so shutdown can stop them between batches and await them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from hooks.host import LmsHost
+from lms_outcomes_plugin.formats import FormatOptions, ImportFormatRegistry
+from lms_outcomes_plugin.imports.engine import ImportStopped, ImportTarget, run_import
+from lms_outcomes_plugin.models import OutcomeImport
+from lms_outcomes_plugin.records import DataFormatError
+from lms_outcomes_plugin.settings import PluginSettings
+from lms_outcomes_plugin.storage import Store
+
+log = logging.getLogger("lms_outcomes_plugin.imports")
+
+UNEXPECTED_ERROR = "An unexpected error has occurred: see error report {}"
+
+
+class ImportRunner:
+    def __init__(
+        self,
+        store: Store,
+        host: LmsHost,
+        formats: ImportFormatRegistry,
+        settings: PluginSettings,
+        on_finished: Callable[[OutcomeImport], Awaitable[None]],
+    ) -> None:
+        self._store = store
+        self._host = host
+        self._formats = formats
+        self._settings = settings
+        self._on_finished = on_finished
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        requeued = await self._store.requeue_interrupted_imports()
+        if requeued:
+            log.info("requeued %d import(s) interrupted by a previous stop", requeued)
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="lms-outcomes-dispatcher")
+
+    def wake(self) -> None:
+        """Look for work now (an import was just queued, or one just ended)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop claiming, let running imports end their current batch, and await them all."""
+        self._stopping = True
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _dispatch(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                while not self._stopping and (claimed := await self._store.claim_next_import()):
+                    self._spawn(claimed)
+            except Exception:
+                log.exception("claiming imports failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
+
+    def _spawn(self, outcome_import: OutcomeImport) -> None:
+        task = asyncio.create_task(self._run(outcome_import), name=f"import-{outcome_import.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.wake()
+
+    async def _run(self, outcome_import: OutcomeImport) -> None:
+        import_id = outcome_import.id
+        log.info("import %d started (%s)", import_id, outcome_import.import_type)
+        try:
+            await self._apply(outcome_import)
+        except ImportStopped:
+            await self._store.requeue_import(import_id)
+            log.info("import %d stopped by shutdown; it will resume at the next start", import_id)
+            return
+        except DataFormatError as error:
+            finished = await self._store.finish_import(import_id, "failed", [(1, str(error))])
+        except Exception:
+            report = uuid.uuid4().hex[:12]
+            log.exception("import %d failed unexpectedly (error report %s)", import_id, report)
+            finished = await self._store.finish_import(
+                import_id, "failed", [(1, UNEXPECTED_ERROR.format(report))]
+            )
+        else:
+            finished = await self._store.finish_import(import_id, "succeeded")
+        log.info("import %d ended %s", import_id, finished.workflow_state)
+        await self._on_finished(finished)
+
+    async def _apply(self, outcome_import: OutcomeImport) -> None:
+        import_format = self._formats.get(outcome_import.import_type)
+        if import_format is None:
+            raise DataFormatError(f"Unknown import_type: {outcome_import.import_type}")
+        host_context = await self._host.find_context(
+            outcome_import.context_type,  # type: ignore[arg-type]
+            outcome_import.context_id,
+        )
+        if host_context is None:
+            raise DataFormatError("The import's course or account no longer exists")
+        assert outcome_import.attachment_id is not None
+        root_id = await self._store.root_group(outcome_import.context, host_context.name or "ROOT")
+        target = ImportTarget(
+            import_id=outcome_import.id,
+            context=outcome_import.context,
+            default_parent_id=outcome_import.learning_outcome_group_id or root_id,
+            new_decaying_average=self._settings.new_decaying_average,
+        )
+        options = FormatOptions(locale=await self._host.locale(host_context))
+        source = await self._store.open_attachment(outcome_import.attachment_id)
+        try:
+            await run_import(
+                self._store,
+                import_format,
+                source,
+                target,
+                options,
+                batch_size=self._settings.batch_size,
+                should_stop=lambda: self._stopping,
+            )
+        finally:
+            source.close()

@@ -1,0 +1,55 @@
+"""One plugin instance per host: settings, extensions, storage and the import runner, wired."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hooks.host import LmsHost
+from lms_outcomes_plugin.api import imports
+from lms_outcomes_plugin.extensions import Extensions, make_plugin_manager
+from lms_outcomes_plugin.formats import ImportFormatRegistry
+from lms_outcomes_plugin.imports.runner import ImportRunner
+from lms_outcomes_plugin.models import Attachment, NewImport, OutcomeImport
+from lms_outcomes_plugin.settings import PLUGIN_NAME, PluginSettings
+from lms_outcomes_plugin.storage import Store
+
+
+class OutcomesService:
+    """Built when the host asks for routes; opened by ``lms_startup``, closed by
+    ``lms_shutdown``. Handlers reach everything through it."""
+
+    def __init__(self, host: LmsHost) -> None:
+        self.host = host
+        self.settings = PluginSettings.from_mapping(host.plugin_settings(PLUGIN_NAME))
+        pm = make_plugin_manager(
+            self.settings.extra_plugins, load_entry_points=self.settings.load_entry_points
+        )
+        self.extensions = Extensions.collect(pm)
+        self.store: Store = self.extensions.storage_backends.create(
+            self.settings.storage_url, self.settings.backend
+        )
+        self.runner = ImportRunner(
+            self.store, host, self.formats, self.settings, self.extensions.import_finished
+        )
+
+    @property
+    def formats(self) -> ImportFormatRegistry:
+        return self.extensions.formats
+
+    def routes(self) -> list[tuple[Any, ...]]:
+        return [(pattern, handler, {"service": self}) for pattern, handler in imports.ROUTES]
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.runner.start()
+
+    async def stop(self) -> None:
+        try:
+            await self.runner.stop()
+        finally:
+            await self.store.close()
+
+    async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
+        outcome_import = await self.store.create_import(new, attachment)
+        self.runner.wake()
+        return outcome_import

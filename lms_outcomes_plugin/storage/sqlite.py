@@ -1,0 +1,486 @@
+"""The embedded default store: SQLite through aiosqlite.
+
+One writer connection (writes are serialized by a lock and run as ``BEGIN IMMEDIATE``
+transactions) and one reader connection, so status reads never queue behind an import's batch;
+WAL lets them run side by side. Uploads are files in a folder beside the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import aiosqlite
+
+from hooks import outcomes_hookimpl
+from lms_outcomes_plugin.models import (
+    ERRORS_SHOWN,
+    Attachment,
+    ContextRef,
+    ImportState,
+    NewImport,
+    OutcomeGroup,
+    OutcomeImport,
+    cut_message,
+    utcnow,
+)
+from lms_outcomes_plugin.storage import (
+    BatchWrite,
+    GroupRef,
+    StorageBackendRegistry,
+)
+from lms_outcomes_plugin.storage.migrate import load_migrations
+
+MIGRATIONS_TABLE = "lms_outcomes_migrations"
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 10000",
+    # With WAL, NORMAL loses no committed batch on a process crash (only on power loss).
+    "PRAGMA synchronous = NORMAL",
+)
+IMPORT_COLUMNS = (
+    "id, context_type, context_id, root_account_id, import_type, user_id, "
+    "learning_outcome_group_id, workflow_state, progress, attachment_id, created_at, "
+    "updated_at, ended_at"
+)
+
+
+def sqlite_path(url: str) -> Path:
+    """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (SQLAlchemy's convention)."""
+    parts = urlsplit(url)
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise ValueError(f"storage URL {url!r} names no database file")
+    return Path(path)
+
+
+def _now() -> str:
+    return utcnow().isoformat()
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _import_from_row(row: Sequence[Any], errors: Iterable[tuple[int, str]] = ()) -> OutcomeImport:
+    return OutcomeImport(
+        id=row[0],
+        context_type=row[1],
+        context_id=row[2],
+        root_account_id=row[3],
+        import_type=row[4],
+        user_id=row[5],
+        learning_outcome_group_id=row[6],
+        workflow_state=row[7],
+        progress=row[8],
+        attachment_id=row[9],
+        created_at=datetime.fromisoformat(row[10]),
+        updated_at=datetime.fromisoformat(row[11]),
+        ended_at=_time(row[12]),
+        errors=tuple((r, m) for r, m in errors),
+    )
+
+
+def _group_ref_params(ref: GroupRef) -> tuple[Any, Any, Any, Any]:
+    """(id, context_type, context_id, vendor_guid): one of the two halves is NULL."""
+    if isinstance(ref, int):
+        return ref, None, None, None
+    return (None, *ref)
+
+
+class FileAttachmentWriter:
+    """Writes an upload to a temporary file, renamed into place on commit."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._key = f"{uuid.uuid4().hex}.upload"
+        self._path = store.attachments_dir / f"{self._key}.part"
+        self._file: BinaryIO | None = None
+        self._size = 0
+
+    async def write(self, chunk: bytes) -> None:
+        if self._file is None:
+            self._file = await asyncio.to_thread(open, self._path, "wb")
+        # Chunks are Tornado's (64 KiB at most): a buffered write to the page cache is
+        # microseconds, cheaper than a thread hop.
+        self._file.write(chunk)
+        self._size += len(chunk)
+
+    async def commit(self, filename: str, content_type: str) -> Attachment:
+        await self.write(b"")
+        assert self._file is not None
+        self._file.close()
+        os.replace(self._path, self._store.attachments_dir / self._key)
+        return await self._store.add_attachment(filename, content_type, self._size, self._key)
+
+    async def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._path.unlink(missing_ok=True)
+
+
+class SqliteStore:
+    """The :class:`~lms_outcomes_plugin.storage.Store` on one SQLite file."""
+
+    def __init__(self, path: Path, attachments_dir: Path | None = None) -> None:
+        self.path = path
+        self.attachments_dir = attachments_dir or path.with_name(path.name + ".attachments")
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, settings: Mapping[str, Any]) -> SqliteStore:
+        attachments = settings.get("attachments_dir")
+        return cls(sqlite_path(url), Path(attachments) if attachments else None)
+
+    # connections -----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self.attachments_dir.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._migrate()
+        self._reader = await self._connect()
+
+    async def close(self) -> None:
+        for connection in (self._reader, self._writer):
+            if connection is not None:
+                await connection.close()
+        self._reader = self._writer = None
+
+    async def _connect(self) -> aiosqlite.Connection:
+        connection = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in PRAGMAS:
+            await connection.execute(pragma)
+        return connection
+
+    async def _migrate(self) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+                "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {row[0] for row in await db.execute_fetchall(
+                f"SELECT name FROM {MIGRATIONS_TABLE}"
+            )}
+            for migration in load_migrations("sqlite"):
+                if migration.name in done:
+                    continue
+                # executescript would commit our transaction; run statement by statement.
+                for statement in _statements(migration.sql):
+                    await db.execute(statement)
+                await db.execute(
+                    f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
+                    (migration.name, _now()),
+                )
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        assert self._writer is not None, "store is not open"
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        assert self._reader is not None, "store is not open"
+        return list(await self._reader.execute_fetchall(sql, params))
+
+    # attachments -----------------------------------------------------------------------------
+
+    def attachment_writer(self) -> FileAttachmentWriter:
+        return FileAttachmentWriter(self)
+
+    async def add_attachment(
+        self, filename: str, content_type: str, size: int, key: str
+    ) -> Attachment:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO lms_outcomes_attachments "
+                "(filename, content_type, size, storage_key, created_at) VALUES (?, ?, ?, ?, ?)",
+                (filename, content_type, size, key, _now()),
+            )
+            attachment_id = cursor.lastrowid
+        assert attachment_id is not None
+        return Attachment(attachment_id, filename, content_type, size)
+
+    async def get_attachment(self, attachment_id: int) -> Attachment | None:
+        rows = await self._read(
+            "SELECT id, filename, content_type, size FROM lms_outcomes_attachments WHERE id = ?",
+            (attachment_id,),
+        )
+        return Attachment(*rows[0]) if rows else None
+
+    async def open_attachment(self, attachment_id: int) -> BinaryIO:
+        rows = await self._read(
+            "SELECT storage_key FROM lms_outcomes_attachments WHERE id = ?", (attachment_id,)
+        )
+        if not rows:
+            raise LookupError(f"attachment {attachment_id} does not exist")
+        return await asyncio.to_thread(open, self.attachments_dir / rows[0][0], "rb")
+
+    # imports ---------------------------------------------------------------------------------
+
+    async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
+        now = _now()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO lms_outcomes_imports (context_type, context_id, root_account_id, "
+                "import_type, user_id, learning_outcome_group_id, workflow_state, progress, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'initializing', 0, ?, ?)",
+                (
+                    new.context.type,
+                    new.context.id,
+                    new.root_account_id,
+                    new.import_type,
+                    new.user_id,
+                    new.learning_outcome_group_id,
+                    now,
+                    now,
+                ),
+            )
+            import_id = cursor.lastrowid
+            rows = await db.execute_fetchall(
+                "UPDATE lms_outcomes_imports SET attachment_id = ?, workflow_state = 'created', "
+                f"queued_at = ?, updated_at = ? WHERE id = ? RETURNING {IMPORT_COLUMNS}",
+                (attachment.id, now, now, import_id),
+            )
+        return _import_from_row(next(iter(rows)))
+
+    async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
+        rows = await self._read(
+            f"SELECT {IMPORT_COLUMNS} FROM lms_outcomes_imports "
+            "WHERE id = ? AND context_type = ? AND context_id = ? "
+            "AND workflow_state != 'initializing'",
+            (import_id, context.type, context.id),
+        )
+        return await self._with_errors(rows[0]) if rows else None
+
+    async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
+        rows = await self._read(
+            f"SELECT {IMPORT_COLUMNS} FROM lms_outcomes_imports WHERE id = ("
+            "SELECT outcome_import_id FROM lms_outcomes_latest_imports "
+            "WHERE context_type = ? AND context_id = ?)",
+            (context.type, context.id),
+        )
+        return await self._with_errors(rows[0]) if rows else None
+
+    async def _with_errors(self, row: Sequence[Any]) -> OutcomeImport:
+        errors = await self._read(
+            "SELECT row, message FROM lms_outcomes_import_errors WHERE outcome_import_id = ? "
+            "ORDER BY row, id LIMIT ?",
+            (row[0], ERRORS_SHOWN),
+        )
+        return _import_from_row(row, errors)
+
+    async def claim_next_import(self) -> OutcomeImport | None:
+        now = _now()
+        async with self._transaction() as db:
+            rows = await db.execute_fetchall(
+                "UPDATE lms_outcomes_imports SET workflow_state = 'importing', started_at = ?, "
+                "updated_at = ? WHERE id = ("
+                "  SELECT i.id FROM lms_outcomes_imports i WHERE i.workflow_state = 'created'"
+                "  AND NOT EXISTS (SELECT 1 FROM lms_outcomes_imports r"
+                "    WHERE r.root_account_id = i.root_account_id"
+                "    AND r.workflow_state = 'importing')"
+                "  ORDER BY i.queued_at, i.id LIMIT 1"
+                f") RETURNING {IMPORT_COLUMNS}",
+                (now, now),
+            )
+            claimed = next(iter(rows), None)
+            if claimed is None:
+                return None
+            await db.execute(
+                "INSERT INTO lms_outcomes_latest_imports (context_type, context_id, "
+                "outcome_import_id) VALUES (?, ?, ?) ON CONFLICT (context_type, context_id) "
+                "DO UPDATE SET outcome_import_id = excluded.outcome_import_id",
+                (claimed[1], claimed[2], claimed[0]),
+            )
+        return _import_from_row(claimed)
+
+    async def finish_import(
+        self, import_id: int, state: ImportState, errors: Sequence[tuple[int, str]] = ()
+    ) -> OutcomeImport:
+        now = _now()
+        async with self._transaction() as db:
+            await self._insert_errors(db, import_id, errors, failure=state == "failed")
+            rows = await db.execute_fetchall(
+                "UPDATE lms_outcomes_imports SET workflow_state = ?, ended_at = ?, updated_at = ?, "
+                "progress = CASE WHEN ? = 'succeeded' THEN 100 ELSE progress END "
+                f"WHERE id = ? RETURNING {IMPORT_COLUMNS}",
+                (state, now, now, state, import_id),
+            )
+        return _import_from_row(next(iter(rows)))
+
+    async def requeue_import(self, import_id: int) -> None:
+        async with self._transaction() as db:
+            await self._requeue(db, "id = ?", (import_id,))
+
+    async def requeue_interrupted_imports(self) -> int:
+        async with self._transaction() as db:
+            return await self._requeue(db, "workflow_state = 'importing'", ())
+
+    @staticmethod
+    async def _requeue(db: aiosqlite.Connection, where: str, params: Sequence[Any]) -> int:
+        # Its batches are applied again from the start (upserts make that safe), so the
+        # errors they recorded would be recorded twice.
+        await db.execute(
+            "DELETE FROM lms_outcomes_import_errors WHERE outcome_import_id IN "
+            f"(SELECT id FROM lms_outcomes_imports WHERE {where} "
+            "AND workflow_state = 'importing')",
+            params,
+        )
+        cursor = await db.execute(
+            "UPDATE lms_outcomes_imports SET workflow_state = 'created', updated_at = ? "
+            f"WHERE {where} AND workflow_state = 'importing'",
+            (_now(), *params),
+        )
+        return cursor.rowcount
+
+    async def created_group_ids(self, import_id: int) -> list[int]:
+        rows = await self._read(
+            "SELECT id FROM lms_outcomes_groups WHERE outcome_import_id = ? ORDER BY id",
+            (import_id,),
+        )
+        return [row[0] for row in rows]
+
+    @staticmethod
+    async def _insert_errors(
+        db: aiosqlite.Connection,
+        import_id: int,
+        errors: Sequence[tuple[int, str]],
+        failure: bool = False,
+    ) -> None:
+        if errors:
+            await db.executemany(
+                "INSERT INTO lms_outcomes_import_errors (outcome_import_id, row, message, "
+                "failure) VALUES (?, ?, ?, ?)",
+                [(import_id, row, cut_message(message), failure) for row, message in errors],
+            )
+
+    # the outcome tree ------------------------------------------------------------------------
+
+    async def root_group(self, context: ContextRef, title: str) -> int:
+        select = (
+            "SELECT id FROM lms_outcomes_groups WHERE context_type IS ? AND context_id IS ? "
+            "AND is_root"
+        )
+        rows = await self._read(select, (context.type, context.id))
+        if rows:
+            return int(rows[0][0])
+        now = _now()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO lms_outcomes_groups (context_type, context_id, title, is_root, "
+                "created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
+                (context.type, context.id, title, now, now),
+            )
+            rows = list(await db.execute_fetchall(select, (context.type, context.id)))
+        return int(rows[0][0])
+
+    async def get_group(self, group_id: int) -> OutcomeGroup | None:
+        rows = await self._read(
+            "SELECT id, context_type, context_id, parent_id, vendor_guid, title, description, "
+            "workflow_state FROM lms_outcomes_groups WHERE id = ?",
+            (group_id,),
+        )
+        return OutcomeGroup(*rows[0]) if rows else None
+
+    async def apply_batch(self, batch: BatchWrite) -> None:
+        now = _now()
+        async with self._transaction() as db:
+            if batch.groups:
+                await db.executemany(UPSERT_GROUP, [
+                    (
+                        g.context.type, g.context.id, *_group_ref_params(g.parent),
+                        g.vendor_guid, g.title, g.description, g.workflow_state,
+                        batch.import_id, now, now,
+                    )
+                    for g in batch.groups
+                ])
+            if batch.outcomes:
+                await db.executemany(UPSERT_OUTCOME, [
+                    (
+                        o.context.type, o.context.id, o.vendor_guid, o.title, o.description,
+                        o.display_name, o.calculation_method, o.calculation_int,
+                        o.mastery_points, o.points_possible, json.dumps(o.ratings),
+                        o.workflow_state, batch.import_id, now, now,
+                    )
+                    for o in batch.outcomes
+                ])
+            if batch.links:
+                await db.executemany(UPSERT_LINK, [
+                    (
+                        link.context.type, link.context.id, *_group_ref_params(link.group),
+                        link.outcome_guid, link.workflow_state, now, now,
+                    )
+                    for link in batch.links
+                ])
+            await self._insert_errors(db, batch.import_id, batch.errors)
+            await db.execute(
+                "UPDATE lms_outcomes_imports SET progress = MAX(progress, ?), updated_at = ? "
+                "WHERE id = ?",
+                (batch.progress, now, batch.import_id),
+            )
+
+
+# A group named by key is looked up among the rows written before it in the same executemany,
+# so a batch can create a parent and its children together.
+_GROUP_BY_REF = (
+    "COALESCE(?, (SELECT id FROM lms_outcomes_groups "
+    "WHERE context_type = ? AND context_id = ? AND vendor_guid = ?))"
+)
+UPSERT_GROUP = f"""
+INSERT INTO lms_outcomes_groups (context_type, context_id, parent_id, vendor_guid, title,
+    description, workflow_state, outcome_import_id, created_at, updated_at)
+VALUES (?, ?, {_GROUP_BY_REF}, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (context_type, context_id, vendor_guid) DO UPDATE SET
+    parent_id = excluded.parent_id, title = excluded.title,
+    description = excluded.description, workflow_state = excluded.workflow_state,
+    outcome_import_id = excluded.outcome_import_id, updated_at = excluded.updated_at
+"""
+UPSERT_OUTCOME = """
+INSERT INTO lms_outcomes_outcomes (context_type, context_id, vendor_guid, title, description,
+    display_name, calculation_method, calculation_int, mastery_points, points_possible, ratings,
+    workflow_state, outcome_import_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (vendor_guid) DO UPDATE SET
+    title = excluded.title, description = excluded.description,
+    display_name = excluded.display_name, calculation_method = excluded.calculation_method,
+    calculation_int = excluded.calculation_int, mastery_points = excluded.mastery_points,
+    points_possible = excluded.points_possible, ratings = excluded.ratings,
+    workflow_state = excluded.workflow_state, outcome_import_id = excluded.outcome_import_id,
+    updated_at = excluded.updated_at
+"""
+UPSERT_LINK = f"""
+INSERT INTO lms_outcomes_links (context_type, context_id, group_id, outcome_id, workflow_state,
+    created_at, updated_at)
+VALUES (?, ?, {_GROUP_BY_REF},
+    (SELECT id FROM lms_outcomes_outcomes WHERE vendor_guid = ?), ?, ?, ?)
+ON CONFLICT (group_id, outcome_id) DO UPDATE SET
+    workflow_state = excluded.workflow_state, updated_at = excluded.updated_at
+"""
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (they hold no ``;`` inside literals)."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+@outcomes_hookimpl
+def lms_outcomes_register_storage_backends(registry: StorageBackendRegistry) -> None:
+    registry.add("sqlite", SqliteStore.from_url)
