@@ -1,0 +1,7 @@
+"""``python -m lms_outcomes_plugin.host``: the same as the ``lms-outcomes`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,261 @@
+"""The ``lms-outcomes`` console script, run for real: admin commands and ``serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from lms_outcomes_plugin.host.db import HostDatabase
+
+LMS_OUTCOMES = Path(sys.executable).parent / "lms-outcomes"
+ADMIN_TOKEN = "test-admin-token-0123456789"
+SERVING = re.compile(r"lms-outcomes serving on (http://\S+?)/?$", re.MULTILINE)
+
+T = TypeVar("T")
+
+
+def cli(*args: str | Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LMS_OUTCOMES, *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def admin(db: Path, *args: str) -> str:
+    """Run ``lms-outcomes admin``; it must succeed and print one line, returned."""
+    result = cli("admin", "--db", db, *args)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    return lines[0]
+
+
+def query(db: Path, read: Callable[[HostDatabase], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with HostDatabase(db) as database:
+            return await read(database)
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "lms.db"
+
+
+# -- admin ---------------------------------------------------------------------------------------
+
+
+def test_account_create_prints_the_new_id(db: Path) -> None:
+    assert admin(db, "account", "create", "Root") == "1"
+    assert admin(db, "account", "create", "Sub", "--parent", "1", "--locale", "fr") == "2"
+    root = query(db, lambda d: d.account(1))
+    sub = query(db, lambda d: d.account(2))
+    assert root is not None
+    assert (root.name, root.parent_account_id, root.root_account_id) == ("Root", None, 1)
+    assert sub is not None
+    assert (sub.name, sub.parent_account_id, sub.root_account_id) == ("Sub", 1, 1)
+    assert (root.default_locale, sub.default_locale) == ("en", "fr")
+
+
+def test_course_create_prints_the_new_id(db: Path) -> None:
+    admin(db, "account", "create", "Root")
+    admin(db, "account", "create", "Sub", "--parent", "1")
+    assert admin(db, "course", "create", "Biology 101", "--account", "2") == "1"
+    course = query(db, lambda d: d.course(1))
+    assert course is not None
+    assert (course.name, course.account_id, course.root_account_id) == ("Biology 101", 2, 1)
+
+
+def test_user_create_makes_admins_and_teachers(db: Path) -> None:
+    admin(db, "account", "create", "Root")
+    admin(db, "course", "create", "Course", "--account", "1")
+    assert admin(db, "user", "create", "Ada Lovelace", "--admin", "1") == "1"
+    assert admin(db, "user", "create", "Grace Hopper", "--teacher", "1") == "2"
+    assert admin(db, "user", "create", "Alan Turing") == "3"
+    user = query(db, lambda d: d.user(1))
+    assert user is not None
+    assert (user.name, user.sortable_name) == ("Ada Lovelace", "Lovelace, Ada")
+
+    def holds(user_id: int, context_type: Any, context_id: int) -> bool:
+        return query(
+            db, lambda d: d.has_permission(user_id, context_type, context_id, "import_outcomes")
+        )
+
+    assert holds(1, "account", 1)
+    assert holds(1, "course", 1)
+    assert not holds(2, "account", 1)
+    assert holds(2, "course", 1)
+    assert not holds(3, "course", 1)
+
+
+def test_token_create_prints_a_token_that_authenticates(db: Path) -> None:
+    admin(db, "user", "create", "Ada")
+    token = admin(db, "token", "create", "1")
+    assert len(token) >= 32
+    user = query(db, lambda d: d.user_for_token(token))
+    assert user is not None
+    assert user.id == 1
+    assert token != admin(db, "token", "create", "1")
+
+
+def test_grant_gives_exactly_one_permission(db: Path) -> None:
+    admin(db, "account", "create", "Root")
+    admin(db, "course", "create", "Course", "--account", "1")
+    admin(db, "user", "create", "Ada")
+    result = cli("admin", "--db", db, "grant", "1", "manage_outcomes", "course:1")
+    assert (result.returncode, result.stderr) == (0, "")
+
+    def permissions(context_type: Any, context_id: int) -> set[str]:
+        async def read(d: HostDatabase) -> set[str]:
+            names = ("import_outcomes", "manage_outcomes", "read_outcomes")
+            return {p for p in names if await d.has_permission(1, context_type, context_id, p)}
+
+        return query(db, read)
+
+    assert permissions("course", 1) == {"manage_outcomes"}
+    assert permissions("account", 1) == set()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["account", "create", "Sub", "--parent", "7"], "account 7 does not exist"),
+        (["account", "create", "Sub", "--parent", "x"], "not an id"),
+        (["account", "create", "Bad", "--locale", "e n"], "invalid locale"),
+        (["account", "create", "  "], "needs a name"),
+        (["course", "create", "C", "--account", "9"], "account 9 does not exist"),
+        (["course", "create", "C"], "--account"),
+        (["user", "create", "U", "--admin", "3"], "account 3 does not exist"),
+        (["user", "create", "U", "--teacher", "3"], "course 3 does not exist"),
+        (["token", "create", "5"], "user 5 does not exist"),
+        (["token", "create", "0"], "not an id"),
+        (["grant", "1", "read_outcomes", "course:4"], "course 4 does not exist"),
+        (["grant", "1", "read_outcomes", "group:1"], "account:ID or course:ID"),
+        (["grant", "1", "read_outcomes", "account:"], "account:ID or course:ID"),
+        (["grant", "1", "be_root", "account:1"], "invalid choice"),
+        (["grant", "9", "read_outcomes", "account:1"], "user 9 does not exist"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(db: Path, args: list[str], message: str) -> None:
+    admin(db, "account", "create", "Root")
+    admin(db, "user", "create", "Ada")
+    result = cli("admin", "--db", db, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+class Server:
+    """A running ``lms-outcomes serve``; its output goes to files so it can never block."""
+
+    def __init__(self, db: Path, logs: Path) -> None:
+        self.stdout, self.stderr = logs / "serve.out", logs / "serve.err"
+        env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": ADMIN_TOKEN}
+        with self.stdout.open("w") as out, self.stderr.open("w") as err:
+            self.process = subprocess.Popen(
+                [LMS_OUTCOMES, "serve", "--db", str(db), "--port", "0"],
+                stdout=out,
+                stderr=err,
+                env=env,
+            )
+        self.url = self._wait_until_serving()
+
+    def output(self) -> str:
+        return self.stdout.read_text() + self.stderr.read_text()
+
+    def _wait_until_serving(self, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = SERVING.search(self.stdout.read_text())
+            if found:
+                return found.group(1)
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"the server did not start:\n{self.output()}")
+
+    def get(self, path: str, token: str = ADMIN_TOKEN) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.url + path, headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, json.load(error)
+
+    def stop(self, signum: int, timeout: float = 15) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def server(db: Path, tmp_path: Path) -> Iterator[Server]:
+    running = Server(db, tmp_path)
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+def test_serve_bootstraps_an_admin_and_answers_with_it(server: Server) -> None:
+    assert server.get("/api/v1/users/self") == (
+        200,
+        {
+            "id": 1,
+            "name": "Admin",
+            "created_at": server.get("/api/v1/users/self")[1]["created_at"],
+            "sortable_name": "Admin",
+            "short_name": "Admin",
+        },
+    )
+    status, account = server.get("/api/v1/accounts/1")
+    assert (status, account["name"]) == (200, "Default Account")
+    assert server.get("/api/v1/users/self", token="wrong")[0] == 401
+    out = server.stdout.read_text()
+    assert ADMIN_TOKEN in out
+    assert f'curl -H "Authorization: Bearer {ADMIN_TOKEN}" {server.url}/api/v1/users/self' in out
+    started = time.monotonic()
+    assert server.stop(signal.SIGTERM) == 0, server.output()
+    assert time.monotonic() - started < 10
+
+
+def test_serve_stops_cleanly_on_sigint(server: Server) -> None:
+    assert server.get("/api/v1/users/self")[0] == 200
+    assert server.stop(signal.SIGINT) == 0, server.output()
+    assert "Traceback" not in server.output()
+
+
+def test_admin_commands_work_while_the_server_runs(server: Server, db: Path) -> None:
+    assert admin(db, "account", "create", "Second Root") == "2"
+    assert admin(db, "course", "create", "Course", "--account", "2") == "1"
+    user = admin(db, "user", "create", "Teacher", "--teacher", "1")
+    token = admin(db, "token", "create", user)
+    # The server sees what another process wrote to the same file.
+    status, course = server.get("/api/v1/courses/1", token=token)
+    assert (status, course["account_id"]) == (200, 2)
+    assert server.get("/api/v1/accounts/2", token=token)[0] == 401
+    assert server.stop(signal.SIGTERM) == 0, server.output()
