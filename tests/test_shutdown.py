@@ -1,0 +1,115 @@
+"""Shutdown stops imports between batches, closes every connection and leaves no task behind;
+an import stopped that way resumes at the next start."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
+
+from lms_outcomes_plugin import FormatOptions, GroupRecord, ParsedItem, hookimpl
+from lms_outcomes_plugin.host.app import EmbeddedHost
+
+
+class SlowFormat:
+    """One group per line, slowly, so that shutdown catches the import mid-way."""
+
+    name = "slow"
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
+        for row, line in enumerate(source, start=1):
+            time.sleep(0.01)
+            yield GroupRecord(row=row, vendor_guid=line.decode().strip(), title="G")
+
+
+class SlowPlugin:
+    @hookimpl
+    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
+        registry.add(SlowFormat())
+
+
+def make_host(db_path: Path) -> EmbeddedHost:
+    settings = {
+        "storage_url": f"sqlite:///{db_path}",
+        "poll_interval": 0.05,
+        "batch_size": 2,
+        "extra_plugins": [SlowPlugin()],
+    }
+    return EmbeddedHost(db_path, settings={"lms_outcomes": settings})
+
+
+async def serve(host: EmbeddedHost) -> tuple[HTTPServer, str]:
+    await host.open()
+    app = host.make_app()
+    await host.startup()
+    sock, port = bind_unused_port()
+    server = HTTPServer(app)
+    server.add_sockets([sock])
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def stop(host: EmbeddedHost, server: HTTPServer) -> None:
+    server.stop()
+    await server.close_all_connections()
+    await host.shutdown()
+
+
+def import_state(db_path: Path, import_id: int) -> tuple[str, int]:
+    with sqlite3.connect(db_path) as db:
+        row = db.execute(
+            "SELECT workflow_state, (SELECT COUNT(*) FROM lms_outcomes_groups "
+            "WHERE outcome_import_id = i.id) FROM lms_outcomes_imports i WHERE id = ?",
+            (import_id,),
+        ).fetchone()
+    db.close()
+    return row
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_shutdown_mid_import_then_restart_finishes_it(tmp_path: Path) -> None:
+    db_path = tmp_path / "lms.db"
+    host = make_host(db_path)
+    server, url = await serve(host)
+    account = await host.db.create_account("District")
+    token = await host.db.create_token(await host.db.create_user("Admin", admin_of=account))
+    client = AsyncHTTPClient()
+    body = "".join(f"g{i}\n" for i in range(200)).encode()
+    response = await client.fetch(
+        f"{url}/api/v1/accounts/{account}/outcome_imports?import_type=slow",
+        method="POST",
+        body=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    import_id = int(__import__("json").loads(response.body)["id"])
+    await asyncio.sleep(0.3)  # a few batches in
+
+    await stop(host, server)
+
+    state, groups_written = import_state(db_path, import_id)
+    assert state == "created"  # requeued, not left importing
+    assert 0 < groups_written < 200
+    leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert leftover == []
+
+    host = make_host(db_path)
+    server, url = await serve(host)
+    deadline = time.monotonic() + 30
+    while import_state(db_path, import_id)[0] != "succeeded":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await stop(host, server)
+    client.close()
+
+    assert import_state(db_path, import_id) == ("succeeded", 200)
+    with sqlite3.connect(db_path) as db:
+        errors = db.execute("SELECT COUNT(*) FROM lms_outcomes_import_errors").fetchone()[0]
+    db.close()
+    assert errors == 0
