@@ -39,7 +39,9 @@ class Rating:
     description: str
 
 
-@dataclass(frozen=True, slots=True)
+# Records are values by convention; they are not frozen because a frozen dataclass's __init__
+# costs a setattr call per field, the largest single cost of a parsed row.
+@dataclass(slots=True)
 class GroupRecord:
     """An outcome group to create or update (keyed by ``vendor_guid`` in its context)."""
 
@@ -55,7 +57,7 @@ class GroupRecord:
     canvas_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutcomeRecord:
     """An outcome to create or update (keyed by ``vendor_guid`` across the installation)."""
 

@@ -1,0 +1,55 @@
+"""The built-in ``instructure_csv`` import format: Canvas's outcomes CSV, at Canvas parity.
+
+Two passes over the upload. Pass 1 reads the whole file once for what fails a file as a whole
+(no data, malformed CSV anywhere, a bad header, no rows) and raises before anything is yielded,
+so a bad file writes nothing (decision 5). Pass 2 re-reads it and yields one record or row error
+per data row, lazily; memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from hooks import outcomes_hookimpl
+from lms_outcomes_plugin.formats import FormatOptions, ImportFormatRegistry
+from lms_outcomes_plugin.formats.instructure_csv.header import parse_header
+from lms_outcomes_plugin.formats.instructure_csv.numbers import LocaleNumbers
+from lms_outcomes_plugin.formats.instructure_csv.reader import detect_layout, read_rows, scan
+from lms_outcomes_plugin.formats.instructure_csv.rows import RowParser
+from lms_outcomes_plugin.records import DataFormatError, ParsedItem
+
+NO_OUTCOMES_DATA = "File has no outcomes data"
+
+
+class InstructureCsv:
+    """``import_type=instructure_csv``: bytes -> GroupRecord / OutcomeRecord / RowError."""
+
+    name = "instructure_csv"
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
+        """Raise DataFormatError on the first ``next()`` for a bad file, else yield items in
+        row order (row 1 is the header; blank rows yield nothing but keep their number)."""
+        layout = detect_layout(source)
+        scanned = scan(source, layout)
+        header = parse_header(scanned.header)
+        if not scanned.has_rows:
+            raise DataFormatError(NO_OUTCOMES_DATA)
+        parser = RowParser(
+            header, LocaleNumbers(options.locale), layout.separator, scanned.invalid_utf8
+        )
+        rows = read_rows(source, layout)
+        next(rows)  # the header, checked above
+        for number, (cells, raw) in enumerate(rows, start=2):
+            item = parser.parse(number, cells, raw)
+            if item is not None:
+                yield item
+
+    def __repr__(self) -> str:
+        return "InstructureCsv()"
+
+
+@outcomes_hookimpl
+def lms_outcomes_register_import_formats(registry: ImportFormatRegistry) -> None:
+    """Register the built-in format (the default ``import_type``)."""
+    registry.add(InstructureCsv())
