@@ -97,21 +97,5 @@ class OutcomeImport:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class OutcomeGroup:
-    id: int
-    context_type: str | None
-    context_id: int | None
-    parent_id: int | None
-    vendor_guid: str | None
-    title: str
-    description: str
-    workflow_state: str
-
-    @property
-    def context(self) -> ContextRef:
-        return ContextRef(self.context_type, self.context_id)
-
-
 def cut_message(message: str) -> str:
     return message[:MAX_ERROR_LENGTH]

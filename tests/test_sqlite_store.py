@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from lms_outcomes_plugin.models import ContextRef
+from lms_outcomes_plugin.storage import BatchWrite, GroupWrite, Lookup
 from lms_outcomes_plugin.storage.migrate import load_migrations
 from lms_outcomes_plugin.storage.sqlite import SqliteStore, sqlite_path
 
@@ -36,25 +38,22 @@ async def test_migrations_are_named_ordered_and_applied_once(tmp_path: Path) -> 
 
 
 @pytest.mark.gen_test
-async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
-    from lms_outcomes_plugin.models import ContextRef
-    from lms_outcomes_plugin.storage import BatchWrite, LinkWrite
-
+async def test_foreign_keys_are_enforced_and_a_failed_batch_leaves_nothing(
+    tmp_path: Path,
+) -> None:
     store = SqliteStore(tmp_path / "store.db")
     await store.open()
     try:
-        batch = BatchWrite(import_id=12345, progress=0, errors=[(2, "x")])
+        account = ContextRef("account", 1)
+        root = await store.root_group(account, "District")
+        assert await store.root_group(account, "ignored") == root
+        group = GroupWrite(account, "g1", "G", "", "active", parent=root)
         with pytest.raises(sqlite3.IntegrityError):
-            await store.apply_batch(batch)
-        root = await store.root_group(ContextRef("account", 1), "District")
-        assert await store.root_group(ContextRef("account", 1), "ignored") == root
-        with pytest.raises(sqlite3.IntegrityError):
-            await store.apply_batch(
-                BatchWrite(
-                    import_id=12345,
-                    progress=0,
-                    links=[LinkWrite(root, "no-such-outcome", ContextRef("account", 1))],
-                )
-            )
+            async with store.batch() as tx:  # no import 12345: the whole batch fails
+                await tx.apply(BatchWrite(import_id=12345, progress=0, groups=[group],
+                                          errors=[(2, "x")]))
+        async with store.batch() as tx:
+            existing = await tx.lookup(Lookup(group_keys={("account", 1, "g1")}))
+        assert existing.groups_by_key == {}
     finally:
         await store.close()

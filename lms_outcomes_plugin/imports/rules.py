@@ -63,3 +63,43 @@ def rubric(ratings: Sequence[Rating], mastery_points: float | None) -> Rubric:
         mastery_points=top if mastery_points is None else mastery_points,
         points_possible=top,
     )
+
+
+#: Canvas's OutcomeCalculationMethod::VALID_CALCULATION_INTS; None: the method takes no int.
+CALCULATION_INT_RANGES: dict[str, tuple[int, int] | None] = {
+    "decaying_average": (1, 99),
+    "weighted_average": (1, 99),
+    "standard_decaying_average": (50, 99),
+    "n_mastery": (1, 10),
+    "highest": None,
+    "latest": None,
+    "average": None,
+}
+#: Methods whose int an *existing* outcome silently drops when it changes to them.
+INT_DROPPING_METHODS = ("highest", "latest")
+MAX_STRING = 255
+
+
+def too_long(attribute: str, value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_STRING:
+        return f"{attribute} is too long (maximum is {MAX_STRING} characters)"
+    return None
+
+
+def calculation_errors(method: str, calculation_int: int | None) -> list[str]:
+    """Canvas's model validations of an outcome's scoring, with its messages."""
+    if method not in CALCULATION_INT_RANGES:
+        choices = ", ".join(f'"{name}"' for name in CALCULATION_METHODS)
+        return [f"Calculation method calculation_method must be one of the following: [{choices}]"]
+    bounds = CALCULATION_INT_RANGES[method]
+    if bounds is None:
+        if calculation_int is not None:
+            return ["Calculation int A calculation value is not used with this calculation method"]
+        return []
+    low, high = bounds
+    if calculation_int is None or not low <= calculation_int <= high:
+        return [
+            f"Calculation int '{calculation_int}' is not a valid value for this calculation "
+            f"method. The value must be between '{low}' and '{high}'"
+        ]
+    return []

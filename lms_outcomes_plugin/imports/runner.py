@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from hooks.host import LmsHost
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormatRegistry
-from lms_outcomes_plugin.imports.engine import ImportStopped, ImportTarget, run_import
+from lms_outcomes_plugin.imports.engine import ImportStopped, run_import
+from lms_outcomes_plugin.imports.scope import ImportScope
 from lms_outcomes_plugin.models import OutcomeImport
 from lms_outcomes_plugin.records import DataFormatError
 from lms_outcomes_plugin.settings import PluginSettings
@@ -59,10 +60,10 @@ class ImportRunner:
     async def stop(self) -> None:
         """Stop claiming, let running imports end their current batch, and await them all."""
         self._stopping = True
+        self.wake()
+        # Never cancelled: a cancellation inside a store call could leave a transaction open.
         if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
+            await self._dispatcher
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _dispatch(self) -> None:
@@ -111,28 +112,18 @@ class ImportRunner:
         import_format = self._formats.get(outcome_import.import_type)
         if import_format is None:
             raise DataFormatError(f"Unknown import_type: {outcome_import.import_type}")
-        host_context = await self._host.find_context(
-            outcome_import.context_type,  # type: ignore[arg-type]
-            outcome_import.context_id,
+        scope = await ImportScope.build(
+            self._host, self._store, outcome_import, self._settings.new_decaying_average
         )
-        if host_context is None:
-            raise DataFormatError("The import's course or account no longer exists")
+        options = FormatOptions(locale=await self._host.locale(scope.context))
         assert outcome_import.attachment_id is not None
-        root_id = await self._store.root_group(outcome_import.context, host_context.name or "ROOT")
-        target = ImportTarget(
-            import_id=outcome_import.id,
-            context=outcome_import.context,
-            default_parent_id=outcome_import.learning_outcome_group_id or root_id,
-            new_decaying_average=self._settings.new_decaying_average,
-        )
-        options = FormatOptions(locale=await self._host.locale(host_context))
         source = await self._store.open_attachment(outcome_import.attachment_id)
         try:
             await run_import(
                 self._store,
                 import_format,
                 source,
-                target,
+                scope,
                 options,
                 batch_size=self._settings.batch_size,
                 should_stop=lambda: self._stopping,

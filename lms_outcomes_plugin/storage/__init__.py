@@ -1,13 +1,14 @@
 """Storage: the :class:`Store` protocol every backend implements, and the backend registry.
 
 The protocol is at the level of the domain and batch-oriented: the engine hands a whole batch of
-writes to :meth:`Store.apply_batch`, which runs it in one transaction, so an import never costs
+writes to :meth:`Store.batch`, which runs it in one transaction, so an import never costs
 one query per row. Canvas's rules live in the engine; backends only store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
@@ -17,64 +18,163 @@ from lms_outcomes_plugin.models import (
     ContextRef,
     ImportState,
     NewImport,
-    OutcomeGroup,
     OutcomeImport,
 )
 
 #: A group not yet known by id: (context type, context id, vendor_guid).
 GroupKey = tuple[str | None, int | None, str]
-#: A group by id, or by its key when it is written in the same batch.
+#: A group by id, or by its key when it is created in the same batch.
 GroupRef = int | GroupKey
+#: An outcome by id, or by its vendor_guid when it is created in the same batch.
+OutcomeRef = int | str
 
 
 @dataclass(frozen=True, slots=True)
-class GroupWrite:
-    """Create or update the group with this key; ``parent`` is its only parent."""
-
+class StoredGroup:
+    id: int
     context: ContextRef
-    vendor_guid: str
+    parent_id: int | None
+    vendor_guid: str | None
     title: str
     description: str
     workflow_state: str
-    parent: GroupRef
 
 
 @dataclass(frozen=True, slots=True)
-class OutcomeWrite:
-    """Create or update the outcome with this vendor_guid (unique across the installation)."""
-
+class StoredOutcome:
+    id: int
     context: ContextRef
-    vendor_guid: str
+    vendor_guid: str | None
     title: str
     description: str | None
     display_name: str | None
     calculation_method: str
     calculation_int: int | None
-    mastery_points: float
-    points_possible: float
+    mastery_points: float | None
+    points_possible: float | None
     ratings: tuple[tuple[float, str], ...]
     workflow_state: str
 
 
 @dataclass(frozen=True, slots=True)
+class StoredLink:
+    id: int
+    group_id: int
+    outcome_id: int
+    context: ContextRef
+    workflow_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedOutcome:
+    """A link with the outcome it links and the group it is in."""
+
+    link: StoredLink
+    outcome: StoredOutcome
+    group: StoredGroup
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Which slice of a listing to read."""
+
+    offset: int
+    limit: int
+
+
+@dataclass(slots=True)
+class Lookup:
+    """What one batch needs to know of the existing tree, asked for in one call."""
+
+    outcome_guids: set[str] = field(default_factory=set)
+    outcome_ids: set[int] = field(default_factory=set)
+    group_keys: set[GroupKey] = field(default_factory=set)
+    group_ids: set[int] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class Existing:
+    """The answer to a :class:`Lookup`; links are every link of every outcome found."""
+
+    outcomes_by_guid: dict[str, StoredOutcome] = field(default_factory=dict)
+    outcomes_by_id: dict[int, StoredOutcome] = field(default_factory=dict)
+    groups_by_key: dict[GroupKey, StoredGroup] = field(default_factory=dict)
+    groups_by_id: dict[int, StoredGroup] = field(default_factory=dict)
+    links_by_outcome: dict[int, list[StoredLink]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupWrite:
+    """Create (``id`` None: by key) or update (by ``id``) a group; ``parent`` is its only
+    parent. ``changed`` False only re-stamps the import on an unchanged group."""
+
+    context: ContextRef
+    vendor_guid: str | None
+    title: str
+    description: str
+    workflow_state: str
+    parent: GroupRef
+    id: int | None = None
+    changed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeFields:
+    title: str
+    description: str | None
+    display_name: str | None
+    calculation_method: str
+    calculation_int: int | None
+    mastery_points: float | None
+    points_possible: float | None
+    ratings: tuple[tuple[float, str], ...]
+    workflow_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeWrite:
+    """Create (``id`` None: by vendor_guid, unique across the installation) or update (by
+    ``id``) an outcome. ``changed`` False only re-stamps the import."""
+
+    context: ContextRef
+    vendor_guid: str | None
+    fields: OutcomeFields
+    id: int | None = None
+    changed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class LinkWrite:
-    """Link (or unlink, with ``workflow_state="deleted"``) an outcome into a group."""
+    """Make an outcome's link into a group active, creating it when missing."""
 
     group: GroupRef
-    outcome_guid: str
+    outcome: OutcomeRef
     context: ContextRef
-    workflow_state: str = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class FriendlyDescriptionWrite:
+    """Set (``description``) or retire (None) an outcome's friendly description in a context."""
+
+    context: ContextRef
+    outcome: OutcomeRef
+    description: str | None
 
 
 @dataclass(slots=True)
 class BatchWrite:
-    """Everything one batch of records changes, applied in one transaction, in this order."""
+    """Everything one batch of records changes, applied in one transaction, in field order."""
 
     import_id: int
     progress: int
     groups: list[GroupWrite] = field(default_factory=list)
+    #: Groups deleted with their whole subtree (groups below and every link in them).
+    deleted_groups: list[GroupRef] = field(default_factory=list)
     outcomes: list[OutcomeWrite] = field(default_factory=list)
     links: list[LinkWrite] = field(default_factory=list)
+    #: Ids of links to retire.
+    unlinks: list[int] = field(default_factory=list)
+    friendly_descriptions: list[FriendlyDescriptionWrite] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -151,10 +251,55 @@ class Store(Protocol):
         """The id of the context's root group, created (titled ``title``) when missing."""
         ...
 
-    async def get_group(self, group_id: int) -> OutcomeGroup | None: ...
+    async def get_group(self, group_id: int) -> StoredGroup | None: ...
 
-    async def apply_batch(self, batch: BatchWrite) -> None:
-        """Apply a batch of writes, its errors and its progress in one transaction."""
+    async def group_ancestors(self, group_id: int) -> list[int]:
+        """The ids of the group and every group above it, nearest first."""
+        ...
+
+    # reading the tree (the read API)
+    async def get_outcome(self, outcome_id: int) -> StoredOutcome | None: ...
+
+    async def subgroups(self, group_id: int, page: Page) -> tuple[list[StoredGroup], int]:
+        """Active child groups by title, and how many there are in all."""
+        ...
+
+    async def group_links(self, group_id: int, page: Page) -> tuple[list[LinkedOutcome], int]:
+        """Active outcome links of a group by outcome title, and how many there are."""
+        ...
+
+    async def context_links(
+        self, context: ContextRef, page: Page
+    ) -> tuple[list[LinkedOutcome], int]:
+        """Active outcome links of a context by id, and how many there are."""
+        ...
+
+    async def context_groups(
+        self, context: ContextRef, page: Page
+    ) -> tuple[list[StoredGroup], int]:
+        """Active groups of a context by id, and how many there are."""
+        ...
+
+    async def friendly_description(self, context: ContextRef, outcome_id: int) -> str | None:
+        ...
+
+    def batch(self) -> AbstractAsyncContextManager[BatchTransaction]:
+        """One write transaction for one batch: look up what it names, then apply it. Other
+        writers wait, so what the engine looked up still holds when it writes."""
+        ...
+
+
+class BatchTransaction(Protocol):
+    async def lookup(self, lookup: Lookup) -> Existing:
+        """The existing objects a batch names, in any state (deleted ones too)."""
+        ...
+
+    async def root_group(self, context: ContextRef, title: str) -> int:
+        """As :meth:`Store.root_group`, inside the transaction."""
+        ...
+
+    async def apply(self, batch: BatchWrite) -> None:
+        """Apply the batch's writes, errors and progress."""
         ...
 
 

@@ -27,16 +27,25 @@ from lms_outcomes_plugin.models import (
     ContextRef,
     ImportState,
     NewImport,
-    OutcomeGroup,
     OutcomeImport,
     cut_message,
     utcnow,
 )
 from lms_outcomes_plugin.storage import (
     BatchWrite,
+    Existing,
     GroupRef,
+    LinkedOutcome,
+    Lookup,
+    OutcomeFields,
+    OutcomeRef,
+    Page,
     StorageBackendRegistry,
+    StoredGroup,
+    StoredLink,
+    StoredOutcome,
 )
+from lms_outcomes_plugin.storage import tree_sql as tree
 from lms_outcomes_plugin.storage.migrate import load_migrations
 
 MIGRATIONS_TABLE = "lms_outcomes_migrations"
@@ -88,13 +97,6 @@ def _import_from_row(row: Sequence[Any], errors: Iterable[tuple[int, str]] = ())
         ended_at=_time(row[12]),
         errors=tuple((r, m) for r, m in errors),
     )
-
-
-def _group_ref_params(ref: GroupRef) -> tuple[Any, Any, Any, Any]:
-    """(id, context_type, context_id, vendor_guid): one of the two halves is NULL."""
-    if isinstance(ref, int):
-        return ref, None, None, None
-    return (None, *ref)
 
 
 class FileAttachmentWriter:
@@ -316,7 +318,7 @@ class SqliteStore:
     ) -> OutcomeImport:
         now = _now()
         async with self._transaction() as db:
-            await self._insert_errors(db, import_id, errors, failure=state == "failed")
+            await _insert_errors(db, import_id, errors, failure=state == "failed")
             rows = await db.execute_fetchall(
                 "UPDATE lms_outcomes_imports SET workflow_state = ?, ended_at = ?, updated_at = ?, "
                 "progress = CASE WHEN ? = 'succeeded' THEN 100 ELSE progress END "
@@ -357,122 +359,249 @@ class SqliteStore:
         )
         return [row[0] for row in rows]
 
-    @staticmethod
-    async def _insert_errors(
-        db: aiosqlite.Connection,
-        import_id: int,
-        errors: Sequence[tuple[int, str]],
-        failure: bool = False,
-    ) -> None:
-        if errors:
-            await db.executemany(
-                "INSERT INTO lms_outcomes_import_errors (outcome_import_id, row, message, "
-                "failure) VALUES (?, ?, ?, ?)",
-                [(import_id, row, cut_message(message), failure) for row, message in errors],
-            )
-
     # the outcome tree ------------------------------------------------------------------------
 
     async def root_group(self, context: ContextRef, title: str) -> int:
-        select = (
-            "SELECT id FROM lms_outcomes_groups WHERE context_type IS ? AND context_id IS ? "
-            "AND is_root"
-        )
-        rows = await self._read(select, (context.type, context.id))
+        rows = await self._read(SELECT_ROOT, (context.type, context.id))
         if rows:
             return int(rows[0][0])
-        now = _now()
         async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO lms_outcomes_groups (context_type, context_id, title, is_root, "
-                "created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
-                (context.type, context.id, title, now, now),
-            )
-            rows = list(await db.execute_fetchall(select, (context.type, context.id)))
+            return await SqliteBatch(db).root_group(context, title)
+
+    async def get_group(self, group_id: int) -> StoredGroup | None:
+        rows = await self._read(
+            f"SELECT {tree.GROUP_COLUMNS} FROM lms_outcomes_groups WHERE id = ?", (group_id,)
+        )
+        return _group(rows[0]) if rows else None
+
+    async def group_ancestors(self, group_id: int) -> list[int]:
+        return [row[0] for row in await self._read(tree.SELECT_ANCESTORS, (group_id,))]
+
+    async def get_outcome(self, outcome_id: int) -> StoredOutcome | None:
+        rows = await self._read(
+            f"SELECT {tree.OUTCOME_COLUMNS} FROM lms_outcomes_outcomes WHERE id = ?",
+            (outcome_id,),
+        )
+        return _outcome(rows[0]) if rows else None
+
+    async def subgroups(self, group_id: int, page: Page) -> tuple[list[StoredGroup], int]:
+        rows = await self._read(tree.SUBGROUPS, (group_id, page.limit, page.offset))
+        total = await self._read(tree.COUNT_SUBGROUPS, (group_id,))
+        return [_group(row) for row in rows], total[0][0]
+
+    async def group_links(self, group_id: int, page: Page) -> tuple[list[LinkedOutcome], int]:
+        rows = await self._read(tree.GROUP_LINKS, (group_id, page.limit, page.offset))
+        total = await self._read(tree.COUNT_GROUP_LINKS, (group_id,))
+        return [_linked(row) for row in rows], total[0][0]
+
+    async def context_links(
+        self, context: ContextRef, page: Page
+    ) -> tuple[list[LinkedOutcome], int]:
+        params = (context.type, context.id)
+        rows = await self._read(tree.CONTEXT_LINKS, (*params, page.limit, page.offset))
+        total = await self._read(tree.COUNT_CONTEXT_LINKS, params)
+        return [_linked(row) for row in rows], total[0][0]
+
+    async def context_groups(
+        self, context: ContextRef, page: Page
+    ) -> tuple[list[StoredGroup], int]:
+        params = (context.type, context.id)
+        rows = await self._read(tree.CONTEXT_GROUPS, (*params, page.limit, page.offset))
+        total = await self._read(tree.COUNT_CONTEXT_GROUPS, params)
+        return [_group(row) for row in rows], total[0][0]
+
+    async def friendly_description(self, context: ContextRef, outcome_id: int) -> str | None:
+        rows = await self._read(
+            tree.FRIENDLY_DESCRIPTION, (context.type, context.id, outcome_id)
+        )
+        return rows[0][0] if rows else None
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[SqliteBatch]:
+        async with self._transaction() as db:
+            yield SqliteBatch(db)
+
+
+SELECT_ROOT = (
+    "SELECT id FROM lms_outcomes_groups WHERE context_type IS ? AND context_id IS ? AND is_root"
+)
+INSERT_ROOT = (
+    "INSERT INTO lms_outcomes_groups (context_type, context_id, title, is_root, created_at, "
+    "updated_at) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING"
+)
+PROGRESS = (
+    "UPDATE lms_outcomes_imports SET progress = MAX(progress, ?), updated_at = ? WHERE id = ?"
+)
+
+
+class SqliteBatch:
+    """One batch's write transaction (see :meth:`Store.batch`)."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def root_group(self, context: ContextRef, title: str) -> int:
+        now = _now()
+        await self._db.execute(INSERT_ROOT, (context.type, context.id, title, now, now))
+        rows = list(await self._db.execute_fetchall(SELECT_ROOT, (context.type, context.id)))
         return int(rows[0][0])
 
-    async def get_group(self, group_id: int) -> OutcomeGroup | None:
-        rows = await self._read(
-            "SELECT id, context_type, context_id, parent_id, vendor_guid, title, description, "
-            "workflow_state FROM lms_outcomes_groups WHERE id = ?",
-            (group_id,),
-        )
-        return OutcomeGroup(*rows[0]) if rows else None
-
-    async def apply_batch(self, batch: BatchWrite) -> None:
-        now = _now()
-        async with self._transaction() as db:
-            if batch.groups:
-                await db.executemany(UPSERT_GROUP, [
-                    (
-                        g.context.type, g.context.id, *_group_ref_params(g.parent),
-                        g.vendor_guid, g.title, g.description, g.workflow_state,
-                        batch.import_id, now, now,
-                    )
-                    for g in batch.groups
-                ])
-            if batch.outcomes:
-                await db.executemany(UPSERT_OUTCOME, [
-                    (
-                        o.context.type, o.context.id, o.vendor_guid, o.title, o.description,
-                        o.display_name, o.calculation_method, o.calculation_int,
-                        o.mastery_points, o.points_possible, json.dumps(o.ratings),
-                        o.workflow_state, batch.import_id, now, now,
-                    )
-                    for o in batch.outcomes
-                ])
-            if batch.links:
-                await db.executemany(UPSERT_LINK, [
-                    (
-                        link.context.type, link.context.id, *_group_ref_params(link.group),
-                        link.outcome_guid, link.workflow_state, now, now,
-                    )
-                    for link in batch.links
-                ])
-            await self._insert_errors(db, batch.import_id, batch.errors)
-            await db.execute(
-                "UPDATE lms_outcomes_imports SET progress = MAX(progress, ?), updated_at = ? "
-                "WHERE id = ?",
-                (batch.progress, now, batch.import_id),
+    async def lookup(self, lookup: Lookup) -> Existing:
+        existing = Existing()
+        if lookup.outcome_guids or lookup.outcome_ids:
+            await self._lookup_outcomes(lookup, existing)
+        if lookup.group_keys or lookup.group_ids:
+            rows = await self._db.execute_fetchall(
+                tree.SELECT_GROUPS,
+                (json.dumps(sorted(lookup.group_ids)), json.dumps(sorted(lookup.group_keys))),
             )
+            for row in rows:
+                group = _group(row)
+                if group.id in lookup.group_ids:
+                    existing.groups_by_id[group.id] = group
+                key = (group.context.type, group.context.id, group.vendor_guid)
+                if key in lookup.group_keys:
+                    existing.groups_by_key[key] = group  # type: ignore[index]
+        return existing
+
+    async def _lookup_outcomes(self, lookup: Lookup, existing: Existing) -> None:
+        rows = await self._db.execute_fetchall(
+            tree.SELECT_OUTCOMES,
+            (json.dumps(sorted(lookup.outcome_guids)), json.dumps(sorted(lookup.outcome_ids))),
+        )
+        for row in rows:
+            outcome = _outcome(row)
+            if outcome.vendor_guid in lookup.outcome_guids:
+                existing.outcomes_by_guid[outcome.vendor_guid] = outcome  # type: ignore[index]
+            if outcome.id in lookup.outcome_ids:
+                existing.outcomes_by_id[outcome.id] = outcome
+            existing.links_by_outcome[outcome.id] = []
+        if existing.links_by_outcome:
+            links = await self._db.execute_fetchall(
+                tree.SELECT_LINKS, (json.dumps(list(existing.links_by_outcome)),)
+            )
+            for row in links:
+                link = _link(row)
+                existing.links_by_outcome[link.outcome_id].append(link)
+
+    async def apply(self, batch: BatchWrite) -> None:
+        now, db = _now(), self._db
+        await self._apply_groups(batch, now)
+        await self._apply_outcomes(batch, now)
+        await self._apply_links(batch, now)
+        await _insert_errors(db, batch.import_id, batch.errors)
+        await db.execute(PROGRESS, (batch.progress, now, batch.import_id))
+
+    async def _apply_groups(self, batch: BatchWrite, now: str) -> None:
+        # New groups first, so an updated group can be moved under one; a new group's parent is
+        # either old (by id) or new and inserted before it (executemany keeps row order).
+        stamp = batch.import_id
+        new = [g for g in batch.groups if g.id is None]
+        if new:
+            await self._db.executemany(tree.INSERT_GROUP, [
+                (g.context.type, g.context.id, *_group_ref(g.parent), g.vendor_guid, g.title,
+                 g.description, g.workflow_state, stamp, now, now)
+                for g in new
+            ])
+        updated = [g for g in batch.groups if g.id is not None]
+        if updated:
+            await self._db.executemany(tree.UPDATE_GROUP, [
+                (*_group_ref(g.parent), g.title, g.description, g.workflow_state, stamp,
+                 g.changed, now, g.id)
+                for g in updated
+            ])
+        if batch.deleted_groups:
+            refs = [(*_group_ref(ref), now) for ref in batch.deleted_groups]
+            await self._db.executemany(tree.DELETE_SUBTREE_LINKS, refs)
+            await self._db.executemany(tree.DELETE_SUBTREE_GROUPS, refs)
+
+    async def _apply_outcomes(self, batch: BatchWrite, now: str) -> None:
+        new = [o for o in batch.outcomes if o.id is None]
+        if new:
+            await self._db.executemany(tree.INSERT_OUTCOME, [
+                (o.context.type, o.context.id, o.vendor_guid, *_outcome_fields(o.fields),
+                 batch.import_id, now, now)
+                for o in new
+            ])
+        updated = [o for o in batch.outcomes if o.id is not None]
+        if updated:
+            await self._db.executemany(tree.UPDATE_OUTCOME, [
+                (*_outcome_fields(o.fields), batch.import_id, o.changed, now, o.id)
+                for o in updated
+            ])
+
+    async def _apply_links(self, batch: BatchWrite, now: str) -> None:
+        db = self._db
+        if batch.links:
+            await db.executemany(tree.LINK, [
+                (link.context.type, link.context.id, *_group_ref(link.group),
+                 *_outcome_ref(link.outcome), now, now)
+                for link in batch.links
+            ])
+        if batch.unlinks:
+            await db.execute(tree.UNLINK, (now, json.dumps(batch.unlinks)))
+        setting = [f for f in batch.friendly_descriptions if f.description is not None]
+        if setting:
+            await db.executemany(tree.SET_FRIENDLY, [
+                (f.context.type, f.context.id, *_outcome_ref(f.outcome), f.description, now, now)
+                for f in setting
+            ])
+        retiring = [f for f in batch.friendly_descriptions if f.description is None]
+        if retiring:
+            await db.executemany(tree.RETIRE_FRIENDLY, [
+                (now, f.context.type, f.context.id, *_outcome_ref(f.outcome)) for f in retiring
+            ])
 
 
-# A group named by key is looked up among the rows written before it in the same executemany,
-# so a batch can create a parent and its children together.
-_GROUP_BY_REF = (
-    "COALESCE(?, (SELECT id FROM lms_outcomes_groups "
-    "WHERE context_type = ? AND context_id = ? AND vendor_guid = ?))"
-)
-UPSERT_GROUP = f"""
-INSERT INTO lms_outcomes_groups (context_type, context_id, parent_id, vendor_guid, title,
-    description, workflow_state, outcome_import_id, created_at, updated_at)
-VALUES (?, ?, {_GROUP_BY_REF}, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (context_type, context_id, vendor_guid) DO UPDATE SET
-    parent_id = excluded.parent_id, title = excluded.title,
-    description = excluded.description, workflow_state = excluded.workflow_state,
-    outcome_import_id = excluded.outcome_import_id, updated_at = excluded.updated_at
-"""
-UPSERT_OUTCOME = """
-INSERT INTO lms_outcomes_outcomes (context_type, context_id, vendor_guid, title, description,
-    display_name, calculation_method, calculation_int, mastery_points, points_possible, ratings,
-    workflow_state, outcome_import_id, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (vendor_guid) DO UPDATE SET
-    title = excluded.title, description = excluded.description,
-    display_name = excluded.display_name, calculation_method = excluded.calculation_method,
-    calculation_int = excluded.calculation_int, mastery_points = excluded.mastery_points,
-    points_possible = excluded.points_possible, ratings = excluded.ratings,
-    workflow_state = excluded.workflow_state, outcome_import_id = excluded.outcome_import_id,
-    updated_at = excluded.updated_at
-"""
-UPSERT_LINK = f"""
-INSERT INTO lms_outcomes_links (context_type, context_id, group_id, outcome_id, workflow_state,
-    created_at, updated_at)
-VALUES (?, ?, {_GROUP_BY_REF},
-    (SELECT id FROM lms_outcomes_outcomes WHERE vendor_guid = ?), ?, ?, ?)
-ON CONFLICT (group_id, outcome_id) DO UPDATE SET
-    workflow_state = excluded.workflow_state, updated_at = excluded.updated_at
-"""
+async def _insert_errors(
+    db: aiosqlite.Connection,
+    import_id: int,
+    errors: Sequence[tuple[int, str]],
+    failure: bool = False,
+) -> None:
+    if errors:
+        await db.executemany(
+            "INSERT INTO lms_outcomes_import_errors (outcome_import_id, row, message, failure) "
+            "VALUES (?, ?, ?, ?)",
+            [(import_id, row, cut_message(message), failure) for row, message in errors],
+        )
+
+
+def _group(row: Sequence[Any]) -> StoredGroup:
+    return StoredGroup(row[0], ContextRef(row[1], row[2]), *row[3:8])
+
+
+def _outcome(row: Sequence[Any]) -> StoredOutcome:
+    ratings = tuple((float(points), text) for points, text in json.loads(row[11]))
+    return StoredOutcome(row[0], ContextRef(row[1], row[2]), *row[3:11], ratings, row[12])
+
+
+def _link(row: Sequence[Any]) -> StoredLink:
+    return StoredLink(row[0], row[1], row[2], ContextRef(row[3], row[4]), row[5])
+
+
+def _linked(row: Sequence[Any]) -> LinkedOutcome:
+    """A row of ``tree._LINKED``: the link's 6 columns, the outcome's 13, the group's 8."""
+    return LinkedOutcome(_link(row[:6]), _outcome(row[6:19]), _group(row[19:27]))
+
+
+def _outcome_fields(fields: OutcomeFields) -> tuple[Any, ...]:
+    return (
+        fields.title, fields.description, fields.display_name, fields.calculation_method,
+        fields.calculation_int, fields.mastery_points, fields.points_possible,
+        json.dumps(fields.ratings), fields.workflow_state,
+    )
+
+
+def _group_ref(ref: GroupRef) -> tuple[Any, Any, Any, Any]:
+    """(id, context_type, context_id, vendor_guid): one of the two halves is NULL."""
+    if isinstance(ref, int):
+        return ref, None, None, None
+    return (None, *ref)
+
+
+def _outcome_ref(ref: OutcomeRef) -> tuple[Any, Any]:
+    return (ref, None) if isinstance(ref, int) else (None, ref)
 
 
 def _statements(script: str) -> list[str]:

@@ -1,0 +1,190 @@
+"""The SQL of the outcome tree: lookups and batch writes, in qmark style.
+
+Lists travel as one JSON parameter (``json_each``), so a batch of any size is one statement and
+never meets a bound-variable limit. A group or outcome is named either by id or, when it is
+created in the same batch, by its key: ``COALESCE(id, (SELECT ... by key))``.
+"""
+
+GROUP_COLUMNS = (
+    "id, context_type, context_id, parent_id, vendor_guid, title, description, workflow_state"
+)
+OUTCOME_COLUMNS = (
+    "id, context_type, context_id, vendor_guid, title, description, display_name, "
+    "calculation_method, calculation_int, mastery_points, points_possible, ratings, "
+    "workflow_state"
+)
+LINK_COLUMNS = "id, group_id, outcome_id, context_type, context_id, workflow_state"
+
+# params: id, context_type, context_id, vendor_guid
+GROUP_BY_REF = (
+    "COALESCE(?, (SELECT id FROM lms_outcomes_groups "
+    "WHERE context_type = ? AND context_id = ? AND vendor_guid = ?))"
+)
+# params: id, vendor_guid
+OUTCOME_BY_REF = "COALESCE(?, (SELECT id FROM lms_outcomes_outcomes WHERE vendor_guid = ?))"
+
+# params: JSON [guid, ...], JSON [id, ...]
+SELECT_OUTCOMES = f"""
+SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes
+WHERE vendor_guid IN (SELECT value FROM json_each(?)) OR id IN (SELECT value FROM json_each(?))
+"""
+# params: JSON [id, ...]
+SELECT_LINKS = f"""
+SELECT {LINK_COLUMNS} FROM lms_outcomes_links
+WHERE outcome_id IN (SELECT value FROM json_each(?)) ORDER BY id
+"""
+# params: JSON [id, ...], JSON [[context_type, context_id, vendor_guid], ...]
+SELECT_GROUPS = f"""
+SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups WHERE id IN (SELECT value FROM json_each(?))
+UNION
+SELECT g.{GROUP_COLUMNS.replace(", ", ", g.")} FROM json_each(?) AS k
+JOIN lms_outcomes_groups AS g ON g.context_type = k.value ->> 0
+    AND g.context_id = k.value ->> 1 AND g.vendor_guid = k.value ->> 2
+"""
+# params: group id
+SELECT_ANCESTORS = """
+WITH RECURSIVE chain(id, parent_id, depth) AS (
+    SELECT id, parent_id, 0 FROM lms_outcomes_groups WHERE id = ?
+    UNION ALL
+    SELECT g.id, g.parent_id, c.depth + 1 FROM lms_outcomes_groups g JOIN chain c
+        ON g.id = c.parent_id
+)
+SELECT id FROM chain ORDER BY depth
+"""
+
+# params: context_type, context_id, <GROUP_BY_REF parent>, vendor_guid, title, description,
+#         workflow_state, outcome_import_id, created_at, updated_at
+INSERT_GROUP = f"""
+INSERT INTO lms_outcomes_groups (context_type, context_id, parent_id, vendor_guid, title,
+    description, workflow_state, outcome_import_id, created_at, updated_at)
+VALUES (?, ?, {GROUP_BY_REF}, ?, ?, ?, ?, ?, ?, ?)
+"""
+# params: <GROUP_BY_REF parent>, title, description, workflow_state, outcome_import_id,
+#         changed, updated_at, id
+UPDATE_GROUP = f"""
+UPDATE lms_outcomes_groups SET parent_id = {GROUP_BY_REF}, title = ?, description = ?,
+    workflow_state = ?, outcome_import_id = ?,
+    updated_at = CASE WHEN ? THEN ? ELSE updated_at END
+WHERE id = ?
+"""
+_SUBTREE = f"""
+WITH RECURSIVE subtree(id) AS (
+    SELECT {GROUP_BY_REF}
+    UNION ALL
+    SELECT g.id FROM lms_outcomes_groups g JOIN subtree s ON g.parent_id = s.id
+)
+"""
+# params: <GROUP_BY_REF root>, updated_at
+DELETE_SUBTREE_LINKS = f"""{_SUBTREE}
+UPDATE lms_outcomes_links SET workflow_state = 'deleted', updated_at = ?
+WHERE group_id IN (SELECT id FROM subtree) AND workflow_state != 'deleted'
+"""
+# params: <GROUP_BY_REF root>, updated_at
+DELETE_SUBTREE_GROUPS = f"""{_SUBTREE}
+UPDATE lms_outcomes_groups SET workflow_state = 'deleted', updated_at = ?
+WHERE id IN (SELECT id FROM subtree) AND workflow_state != 'deleted'
+"""
+
+_OUTCOME_FIELDS = (
+    "title, description, display_name, calculation_method, calculation_int, mastery_points, "
+    "points_possible, ratings, workflow_state"
+)
+# params: context_type, context_id, vendor_guid, <9 fields>, outcome_import_id, created_at,
+#         updated_at
+INSERT_OUTCOME = f"""
+INSERT INTO lms_outcomes_outcomes (context_type, context_id, vendor_guid, {_OUTCOME_FIELDS},
+    outcome_import_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+# params: <9 fields>, outcome_import_id, changed, updated_at, id
+UPDATE_OUTCOME = """
+UPDATE lms_outcomes_outcomes SET title = ?, description = ?, display_name = ?,
+    calculation_method = ?, calculation_int = ?, mastery_points = ?, points_possible = ?,
+    ratings = ?, workflow_state = ?, outcome_import_id = ?,
+    updated_at = CASE WHEN ? THEN ? ELSE updated_at END
+WHERE id = ?
+"""
+
+# params: context_type, context_id, <GROUP_BY_REF>, <OUTCOME_BY_REF>, created_at, updated_at
+LINK = f"""
+INSERT INTO lms_outcomes_links (context_type, context_id, group_id, outcome_id,
+    workflow_state, created_at, updated_at)
+VALUES (?, ?, {GROUP_BY_REF}, {OUTCOME_BY_REF}, 'active', ?, ?)
+ON CONFLICT (group_id, outcome_id) DO UPDATE SET
+    workflow_state = 'active', updated_at = excluded.updated_at
+WHERE lms_outcomes_links.workflow_state != 'active'
+"""
+# params: updated_at, JSON [id, ...]
+UNLINK = """
+UPDATE lms_outcomes_links SET workflow_state = 'deleted', updated_at = ?
+WHERE id IN (SELECT value FROM json_each(?)) AND workflow_state != 'deleted'
+"""
+
+# params: context_type, context_id, <OUTCOME_BY_REF>, description, created_at, updated_at
+SET_FRIENDLY = f"""
+INSERT INTO lms_outcomes_friendly_descriptions (context_type, context_id, outcome_id,
+    description, workflow_state, created_at, updated_at)
+VALUES (?, ?, {OUTCOME_BY_REF}, ?, 'active', ?, ?)
+ON CONFLICT (context_type, context_id, outcome_id) DO UPDATE SET
+    description = excluded.description, workflow_state = 'active',
+    updated_at = excluded.updated_at
+WHERE lms_outcomes_friendly_descriptions.description != excluded.description
+    OR lms_outcomes_friendly_descriptions.workflow_state != 'active'
+"""
+# params: updated_at, context_type, context_id, <OUTCOME_BY_REF>
+RETIRE_FRIENDLY = f"""
+UPDATE lms_outcomes_friendly_descriptions SET workflow_state = 'deleted', updated_at = ?
+WHERE context_type = ? AND context_id = ? AND outcome_id = {OUTCOME_BY_REF}
+    AND workflow_state != 'deleted'
+"""
+
+# --- the read API ------------------------------------------------------------------------------
+
+_G = "g." + GROUP_COLUMNS.replace(", ", ", g.")
+_O = "o." + OUTCOME_COLUMNS.replace(", ", ", o.")
+_L = "l." + LINK_COLUMNS.replace(", ", ", l.")
+
+# params: group id, limit, offset
+SUBGROUPS = f"""
+SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups
+WHERE parent_id = ? AND workflow_state = 'active' ORDER BY title, id LIMIT ? OFFSET ?
+"""
+COUNT_SUBGROUPS = (
+    "SELECT COUNT(*) FROM lms_outcomes_groups WHERE parent_id = ? AND workflow_state = 'active'"
+)
+_LINKED = f"""
+SELECT {_L}, {_O}, {_G} FROM lms_outcomes_links l
+JOIN lms_outcomes_outcomes o ON o.id = l.outcome_id
+JOIN lms_outcomes_groups g ON g.id = l.group_id
+"""
+# params: group id, limit, offset
+GROUP_LINKS = f"""{_LINKED}
+WHERE l.group_id = ? AND l.workflow_state = 'active' ORDER BY o.title, l.id LIMIT ? OFFSET ?
+"""
+COUNT_GROUP_LINKS = (
+    "SELECT COUNT(*) FROM lms_outcomes_links WHERE group_id = ? AND workflow_state = 'active'"
+)
+# params: context_type, context_id, limit, offset
+CONTEXT_LINKS = f"""{_LINKED}
+WHERE l.context_type = ? AND l.context_id = ? AND l.workflow_state = 'active'
+ORDER BY l.id LIMIT ? OFFSET ?
+"""
+COUNT_CONTEXT_LINKS = (
+    "SELECT COUNT(*) FROM lms_outcomes_links WHERE context_type = ? AND context_id = ? "
+    "AND workflow_state = 'active'"
+)
+# params: context_type, context_id, limit, offset
+CONTEXT_GROUPS = f"""
+SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups
+WHERE context_type = ? AND context_id = ? AND workflow_state = 'active'
+ORDER BY id LIMIT ? OFFSET ?
+"""
+COUNT_CONTEXT_GROUPS = (
+    "SELECT COUNT(*) FROM lms_outcomes_groups WHERE context_type = ? AND context_id = ? "
+    "AND workflow_state = 'active'"
+)
+# params: context_type, context_id, outcome id
+FRIENDLY_DESCRIPTION = """
+SELECT description FROM lms_outcomes_friendly_descriptions
+WHERE context_type = ? AND context_id = ? AND outcome_id = ? AND workflow_state = 'active'
+"""
