@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hooks.host import LmsHost
-from lms_outcomes_plugin.api import imports
+from lms_outcomes_plugin.api import imports, openapi, outcomes
 from lms_outcomes_plugin.extensions import Extensions, make_plugin_manager
 from lms_outcomes_plugin.formats import ImportFormatRegistry
 from lms_outcomes_plugin.imports.runner import ImportRunner
@@ -37,7 +37,8 @@ class OutcomesService:
         return self.extensions.formats
 
     def routes(self) -> list[tuple[Any, ...]]:
-        return [(pattern, handler, {"service": self}) for pattern, handler in imports.ROUTES]
+        rules = [*imports.ROUTES, *outcomes.ROUTES, *openapi.ROUTES]
+        return [(pattern, handler, {"service": self}) for pattern, handler in rules]
 
     async def start(self) -> None:
         await self.store.open()

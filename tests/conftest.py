@@ -3,25 +3,35 @@
 pytest-tornado provides ``app`` -> ``http_server`` -> ``http_client`` and ``base_url``; we give it
 the embedded host's Application, on a real SQLite file in the test's tmp_path, with the plugin
 loaded from the ``lms`` entry points exactly as in production. Tests talk to it through
-:class:`Api`, real HTTP on a real socket.
+:class:`Api`, real HTTP on a real socket, and every answer of a route documented in the plugin's
+``openapi.yaml`` is validated against it (:class:`OpenApiCheck`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Iterator, Mapping
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import yaml
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.ioloop import IOLoop
 
+import lms_outcomes_plugin.api
 from lms_outcomes_plugin.host.app import EmbeddedHost
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+OPENAPI_YAML = Path(lms_outcomes_plugin.api.__file__).with_name("openapi.yaml")
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -82,14 +92,22 @@ class Response:
     headers: Mapping[str, str]
 
 
+BodyProducer = Callable[[Callable[[bytes], Any]], Any]
+
+
 @dataclass
 class Api:
-    """Real HTTP to the server under test, authenticated with ``token`` unless told not to."""
+    """Real HTTP to the server under test, authenticated with ``token`` unless told not to.
+
+    ``body_producer`` sends a chunked body (no Content-Length), as Tornado's client does.
+    """
 
     client: AsyncHTTPClient
     root: str
     token: str | None = None
     default_headers: dict[str, str] = field(default_factory=dict)
+    #: The host's base URL path, stripped before matching openapi.yaml's paths.
+    base_path: str = ""
 
     async def request(
         self,
@@ -97,6 +115,7 @@ class Api:
         path: str,
         *,
         body: bytes | None = None,
+        body_producer: BodyProducer | None = None,
         headers: Mapping[str, str] | None = None,
         token: str | None = "default",
         follow_redirects: bool = False,
@@ -106,16 +125,18 @@ class Api:
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
         all_headers.update(headers or {})
-        if method == "POST" and body is None:
+        if method == "POST" and body is None and body_producer is None:
             body = b""
         response: HTTPResponse = await self.client.fetch(
             self.root + path,
             method=method,
             body=body,
+            body_producer=body_producer,
             headers=all_headers,
             raise_error=False,
             follow_redirects=follow_redirects,
         )
+        openapi_check().check(response, self.base_path, body)
         return Response(response.code, _json_or_text(response.body), response.headers)
 
     async def get(self, path: str, **kwargs: Any) -> Response:
@@ -128,6 +149,20 @@ class Api:
         headers = {"Content-Type": "text/csv", **kwargs.pop("headers", {})}
         return await self.post(path, body=csv, headers=headers, **kwargs)
 
+    async def post_multipart(
+        self,
+        path: str,
+        *,
+        fields: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        **kwargs: Any,
+    ) -> Response:
+        """POST a multipart/form-data body: ``fields`` by name, ``files`` by name as
+        ``(filename, content, content_type)``."""
+        content_type, body = multipart_body(fields or {}, files or {})
+        headers = {"Content-Type": content_type, **kwargs.pop("headers", {})}
+        return await self.post(path, body=body, headers=headers, **kwargs)
+
     async def wait_for_import(self, path: str, seconds: float = 20.0) -> Response:
         """Poll an import's status until it is ``succeeded`` or ``failed``."""
         deadline = asyncio.get_running_loop().time() + seconds
@@ -138,6 +173,104 @@ class Api:
                 return response
             assert asyncio.get_running_loop().time() < deadline, f"still {response.body}"
             await asyncio.sleep(0.02)
+
+
+def multipart_body(
+    fields: Mapping[str, str], files: Mapping[str, tuple[str, bytes, str]]
+) -> tuple[str, bytes]:
+    """A multipart/form-data body as browsers and ``requests`` send it, and its Content-Type."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        + value.encode()
+        + b"\r\n"
+        for name, value in fields.items()
+    ]
+    parts += [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+        f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
+        + content
+        + b"\r\n"
+        for name, (filename, content, content_type) in files.items()
+    ]
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", body
+
+
+class OpenApiCheck:
+    """Validates the plugin's answers (and the requests it accepted) against openapi.yaml.
+
+    Only operations the document describes are checked: the host's own routes (e.g.
+    ``/api/v1/accounts/:id``) and methods a route does not serve are not the plugin's.
+    Requests are checked when the answer is a success, the cases where the server and the
+    document must agree that the request was valid; a refused request may be invalid on
+    purpose. A chunked request (``body_producer``) is not kept, so only its answer is checked.
+    """
+
+    HOST_URL = "http://lms.test"
+
+    def __init__(self, path: Path) -> None:
+        document = yaml.safe_load(path.read_bytes())
+        self.openapi = OpenAPI.from_dict(document)
+        paths = document["paths"]
+        self.operations = [
+            (re.compile(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"), set(item))
+            for template, item in paths.items()
+        ]
+
+    def documents(self, method: str, path: str) -> bool:
+        return any(
+            pattern.match(path) and method.lower() in methods
+            for pattern, methods in self.operations
+        )
+
+    def check(self, response: HTTPResponse, base_path: str, body: bytes | None) -> None:
+        request = response.request
+        url = urlsplit(response.effective_url)
+        path = url.path.removeprefix(base_path)
+        if not self.documents(request.method, path):
+            return
+        headers = dict(request.headers)
+        openapi_request = MockRequest(
+            self.HOST_URL,
+            request.method,
+            path,
+            args=parse_qsl(url.query, keep_blank_values=True),  # type: ignore[arg-type]
+            headers=headers,
+            data=body if request.body_producer is None else None,
+            content_type=headers.get("Content-Type", "").lower(),
+        )
+        openapi_response = MockResponse(
+            response.body,
+            status_code=response.code,
+            headers=dict(response.headers),
+            content_type=response.headers.get("Content-Type", "").lower(),
+        )
+        described = f"{request.method} {path} -> {response.code} {response.body[:500]!r}"
+        if response.code < 400 and request.body_producer is None:
+            _validated(described, "request", self.openapi.validate_request, openapi_request)
+        _validated(
+            described, "response", self.openapi.validate_response, openapi_request,
+            openapi_response,
+        )
+
+
+def _validated(described: str, what: str, validate: Callable[..., Any], *args: Any) -> None:
+    try:
+        validate(*args)
+    except Exception as error:
+        # openapi-core nests the schema errors that say what is wrong.
+        causes = [error, error.__cause__, *getattr(error.__cause__, "schema_errors", ())]
+        details = "\n  ".join(str(cause) for cause in causes if cause is not None)
+        raise AssertionError(
+            f"{what} does not match openapi.yaml: {described}\n  {details}"
+        ) from error
+
+
+@functools.cache
+def openapi_check() -> OpenApiCheck:
+    """Built once per test session: reading and checking the document takes a while."""
+    return OpenApiCheck(OPENAPI_YAML)
 
 
 def _json_or_text(raw: bytes | None) -> Any:
@@ -176,4 +309,6 @@ def world(lms: EmbeddedHost, io_loop: IOLoop) -> World:
 
 @pytest.fixture
 def api(http_client: AsyncHTTPClient, base_url: str, host_base_url: str, world: World) -> Api:
-    return Api(http_client, base_url + host_base_url, token=world.admin_token)
+    return Api(
+        http_client, base_url + host_base_url, token=world.admin_token, base_path=host_base_url
+    )

@@ -7,7 +7,7 @@ one query per row. Canvas's rules live in the engine; backends only store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
@@ -280,7 +280,10 @@ class Store(Protocol):
         """Active groups of a context by id, and how many there are."""
         ...
 
-    async def friendly_description(self, context: ContextRef, outcome_id: int) -> str | None:
+    async def friendly_descriptions(
+        self, context: ContextRef, outcome_ids: Iterable[int]
+    ) -> dict[int, str]:
+        """The context's active friendly descriptions of these outcomes, by outcome id."""
         ...
 
     def batch(self) -> AbstractAsyncContextManager[BatchTransaction]:

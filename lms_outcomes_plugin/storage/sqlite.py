@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -61,6 +62,12 @@ IMPORT_COLUMNS = (
     "learning_outcome_group_id, workflow_state, progress, attachment_id, created_at, "
     "updated_at, ended_at"
 )
+
+
+def title_key(title: str | None) -> str:
+    """How titles sort: case and accents folded, as Canvas's collation key does."""
+    decomposed = unicodedata.normalize("NFKD", title or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def sqlite_path(url: str) -> Path:
@@ -163,6 +170,7 @@ class SqliteStore:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
         for pragma in PRAGMAS:
             await connection.execute(pragma)
+        await connection.create_function("title_key", 1, title_key, deterministic=True)
         return connection
 
     async def _migrate(self) -> None:
@@ -410,11 +418,13 @@ class SqliteStore:
         total = await self._read(tree.COUNT_CONTEXT_GROUPS, params)
         return [_group(row) for row in rows], total[0][0]
 
-    async def friendly_description(self, context: ContextRef, outcome_id: int) -> str | None:
+    async def friendly_descriptions(
+        self, context: ContextRef, outcome_ids: Iterable[int]
+    ) -> dict[int, str]:
         rows = await self._read(
-            tree.FRIENDLY_DESCRIPTION, (context.type, context.id, outcome_id)
+            tree.FRIENDLY_DESCRIPTIONS, (context.type, context.id, json.dumps(list(outcome_ids)))
         )
-        return rows[0][0] if rows else None
+        return dict(rows)
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[SqliteBatch]:

@@ -139,6 +139,8 @@ WHERE context_type = ? AND context_id = ? AND outcome_id = {OUTCOME_BY_REF}
 """
 
 # --- the read API ------------------------------------------------------------------------------
+# Titles sort as Canvas's collation key does: without regard to case or accents. ``title_key``
+# is a function each backend provides (see sqlite.title_key).
 
 _G = "g." + GROUP_COLUMNS.replace(", ", ", g.")
 _O = "o." + OUTCOME_COLUMNS.replace(", ", ", o.")
@@ -147,7 +149,8 @@ _L = "l." + LINK_COLUMNS.replace(", ", ", l.")
 # params: group id, limit, offset
 SUBGROUPS = f"""
 SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups
-WHERE parent_id = ? AND workflow_state = 'active' ORDER BY title, id LIMIT ? OFFSET ?
+WHERE parent_id = ? AND workflow_state = 'active' ORDER BY title_key(title), title, id
+LIMIT ? OFFSET ?
 """
 COUNT_SUBGROUPS = (
     "SELECT COUNT(*) FROM lms_outcomes_groups WHERE parent_id = ? AND workflow_state = 'active'"
@@ -159,7 +162,8 @@ JOIN lms_outcomes_groups g ON g.id = l.group_id
 """
 # params: group id, limit, offset
 GROUP_LINKS = f"""{_LINKED}
-WHERE l.group_id = ? AND l.workflow_state = 'active' ORDER BY o.title, l.id LIMIT ? OFFSET ?
+WHERE l.group_id = ? AND l.workflow_state = 'active'
+ORDER BY title_key(o.title), o.title, l.id LIMIT ? OFFSET ?
 """
 COUNT_GROUP_LINKS = (
     "SELECT COUNT(*) FROM lms_outcomes_links WHERE group_id = ? AND workflow_state = 'active'"
@@ -183,8 +187,9 @@ COUNT_CONTEXT_GROUPS = (
     "SELECT COUNT(*) FROM lms_outcomes_groups WHERE context_type = ? AND context_id = ? "
     "AND workflow_state = 'active'"
 )
-# params: context_type, context_id, outcome id
-FRIENDLY_DESCRIPTION = """
-SELECT description FROM lms_outcomes_friendly_descriptions
-WHERE context_type = ? AND context_id = ? AND outcome_id = ? AND workflow_state = 'active'
+# params: context_type, context_id, JSON [outcome id, ...]
+FRIENDLY_DESCRIPTIONS = """
+SELECT outcome_id, description FROM lms_outcomes_friendly_descriptions
+WHERE context_type = ? AND context_id = ? AND workflow_state = 'active'
+    AND outcome_id IN (SELECT value FROM json_each(?))
 """
