@@ -10,7 +10,7 @@ visibility, "already appeared") belong to the engine.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 WorkflowState = Literal["active", "deleted"]
 
@@ -31,9 +31,8 @@ class RowError:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Rating:
-    """One tier of an outcome's rating scale."""
+class Rating(NamedTuple):
+    """One tier of an outcome's rating scale (a tuple: scales are hashed and compared often)."""
 
     points: float
     description: str

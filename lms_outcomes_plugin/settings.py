@@ -24,6 +24,9 @@ class PluginSettings:
     new_decaying_average: bool = False
     #: Records applied per transaction (Canvas uses 1000).
     batch_size: int = 1000
+    #: Parse uploads in a child process (the second core; the IOLoop keeps its GIL), or in a
+    #: thread of the host process for hosts that cannot start processes.
+    parse_in_subprocess: bool = True
     #: How often the runner looks for imports that another process queued, in seconds.
     poll_interval: float = 1.0
     #: Extension plugins (objects or modules) to register besides the entry points.

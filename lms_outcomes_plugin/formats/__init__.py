@@ -27,8 +27,10 @@ class FormatOptions:
 class ImportFormat(Protocol):
     """An ``import_type``: turns an uploaded file into records.
 
-    ``parse`` is called in a worker thread with the stored upload opened as a seekable binary
-    file. It must check the whole file's structure before it yields the first item, raising
+    ``parse`` is called in the plugin's parse worker, a child process by default (a thread when
+    the ``parse_in_subprocess`` setting is off), with the stored upload opened as a seekable
+    binary file; the format object is pickled to get there, so define its class at module level.
+    It must check the whole file's structure before it yields the first item, raising
     :class:`~lms_outcomes_plugin.records.DataFormatError` for a file-level problem, so that a bad
     file writes nothing. It then yields records and row errors in row order, lazily: memory must
     not grow with the file. Progress is measured by how far it has read ``source``.

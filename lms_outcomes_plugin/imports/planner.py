@@ -60,6 +60,8 @@ class BatchPlanner:
     scope: ImportScope
     #: Groups processed by this import, by vendor_guid (one per context).
     groups_seen: dict[str, list[SeenGroup]] = field(default_factory=lambda: defaultdict(list))
+    #: The same, for the importing context only: the common case, looked up once per parent.
+    groups_here: dict[str, GroupRef] = field(default_factory=dict)
     #: Outcomes of the importing context processed by this import (Canvas stamps only those).
     outcomes_seen: set[OutcomeRef] = field(default_factory=set)
     #: The context of every group a link may point at.
@@ -148,6 +150,8 @@ class BatchPlanner:
         if record.workflow_state == "deleted":
             batch.deleted_groups.append(ref)
         self.groups_seen[guid].append(SeenGroup(ref, context))
+        if context == self.scope.ref:
+            self.groups_here[guid] = ref
         self.group_contexts[ref] = context
 
     async def _group_parents(
@@ -225,7 +229,10 @@ class BatchPlanner:
         here = self.scope.ref
         if record.indirect_parents:
             return self._seen_parents(record.parent_guids, lambda context: True)
-        return self._seen_parents(record.parent_guids, lambda context: context == here)
+        try:
+            return [self.groups_here[guid] for guid in record.parent_guids]
+        except KeyError:
+            return self._seen_parents(record.parent_guids, lambda context: context == here)
 
     async def _refuse_foreign_changes(self, prior: StoredOutcome, fields: OutcomeFields) -> None:
         changes = changed_columns(prior, fields)
@@ -250,6 +257,12 @@ class BatchPlanner:
     ) -> bool:
         """Link the outcome into ``parents`` and unlink it from the other groups of this
         context and those below it; whether it stays linked anywhere."""
+        if not links:  # a new outcome: nothing to compare with
+            contexts, here = self.group_contexts, self.scope.ref
+            batch.links.extend(
+                LinkWrite(parent, outcome, contexts.get(parent, here)) for parent in parents
+            )
+            return bool(parents)
         active = {link.group_id: link for link in links if link.workflow_state == "active"}
         for parent in parents:
             if not (isinstance(parent, int) and parent in active):
@@ -286,9 +299,8 @@ class BatchPlanner:
 
 
 def _raise_all(*messages: str | None) -> None:
-    present = [message for message in messages if message]
-    if present:
-        raise RowProblem(*present)
+    if any(messages):
+        raise RowProblem(*(message for message in messages if message))
 
 
 def _prior_group(
@@ -343,14 +355,15 @@ def _keep_blank(new: str | None, old: str | None) -> str | None:
 def outcome_fields(
     record: OutcomeRecord, prior: StoredOutcome | None, new_decaying_average: bool
 ) -> OutcomeFields:
-    method = rules.stored_calculation_method(
-        record.calculation_method or rules.default_calculation_method(new_decaying_average),
-        new_decaying_average,
+    method, calculation_int = rules.scoring(
+        record.calculation_method, record.calculation_int, new_decaying_average
     )
-    calculation_int = record.calculation_int
-    if calculation_int is None:
-        calculation_int = rules.DEFAULT_CALCULATION_INTS.get(method)
-    elif prior and method in rules.INT_DROPPING_METHODS and method != prior.calculation_method:
+    if (
+        prior
+        and record.calculation_int is not None
+        and method in rules.INT_DROPPING_METHODS
+        and method != prior.calculation_method
+    ):
         calculation_int = None
     ratings, mastery, possible = _scale(record, prior)
     return OutcomeFields(
@@ -386,9 +399,13 @@ def _scale(
     return scale.ratings, scale.mastery_points, scale.points_possible
 
 
-def _outcome_validations(record: OutcomeRecord, fields: OutcomeFields) -> list[str | None]:
+def _outcome_validations(record: OutcomeRecord, fields: OutcomeFields) -> Sequence[str | None]:
+    errors = rules.calculation_errors(fields.calculation_method, fields.calculation_int)
+    longest = max(len(record.vendor_guid), len(fields.title), len(fields.display_name or ""))
+    if longest <= rules.MAX_STRING:
+        return errors
     return [
-        *rules.calculation_errors(fields.calculation_method, fields.calculation_int),
+        *errors,
         rules.too_long("Vendor guid", record.vendor_guid),
         rules.too_long("Short description", fields.title),
         rules.too_long("Display name", fields.display_name),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lms_outcomes_plugin.records import Rating
 
@@ -35,6 +35,20 @@ def default_calculation_method(new_decaying_average: bool) -> str:
     return "standard_decaying_average" if new_decaying_average else "decaying_average"
 
 
+@lru_cache(maxsize=1024)
+def scoring(
+    method: str | None, calculation_int: int | None, new_decaying_average: bool
+) -> tuple[str, int | None]:
+    """The method and int stored for a row's cells: the default method for a blank one, the
+    feature flag's alias, and the method's default int for a blank int."""
+    stored = stored_calculation_method(
+        method or default_calculation_method(new_decaying_average), new_decaying_average
+    )
+    if calculation_int is None:
+        calculation_int = DEFAULT_CALCULATION_INTS.get(stored)
+    return stored, calculation_int
+
+
 def stored_calculation_method(method: str, new_decaying_average: bool) -> str:
     """The feature flag aliases one decaying method to the other before validation."""
     if new_decaying_average and method == "weighted_average":
@@ -51,11 +65,13 @@ class Rubric:
     points_possible: float
 
 
-def rubric(ratings: Sequence[Rating], mastery_points: float | None) -> Rubric:
+@lru_cache(maxsize=4096)
+def rubric(ratings: tuple[Rating, ...], mastery_points: float | None) -> Rubric:
     """Ratings sorted highest first; mastery defaults to the top rating; no ratings at all give
     Canvas's default 5/3/0 scale."""
     if not ratings and mastery_points is None:
         ratings, mastery_points = DEFAULT_RATINGS, DEFAULT_MASTERY_POINTS
+    # Cached: a file has few distinct scales, and each import would sort each row's again.
     ordered = sorted(ratings, key=lambda rating: rating.points, reverse=True)
     top = ordered[0].points if ordered else 0.0
     return Rubric(
@@ -86,20 +102,21 @@ def too_long(attribute: str, value: str | None) -> str | None:
     return None
 
 
-def calculation_errors(method: str, calculation_int: int | None) -> list[str]:
+@lru_cache(maxsize=1024)
+def calculation_errors(method: str, calculation_int: int | None) -> tuple[str, ...]:
     """Canvas's model validations of an outcome's scoring, with its messages."""
     if method not in CALCULATION_INT_RANGES:
         choices = ", ".join(f'"{name}"' for name in CALCULATION_METHODS)
-        return [f"Calculation method calculation_method must be one of the following: [{choices}]"]
+        return (f"Calculation method calculation_method must be one of the following: [{choices}]",)
     bounds = CALCULATION_INT_RANGES[method]
     if bounds is None:
         if calculation_int is not None:
-            return ["Calculation int A calculation value is not used with this calculation method"]
-        return []
+            return ("Calculation int A calculation value is not used with this calculation method",)
+        return ()
     low, high = bounds
     if calculation_int is None or not low <= calculation_int <= high:
-        return [
+        return (
             f"Calculation int '{calculation_int}' is not a valid value for this calculation "
-            f"method. The value must be between '{low}' and '{high}'"
-        ]
-    return []
+            f"method. The value must be between '{low}' and '{high}'",
+        )
+    return ()

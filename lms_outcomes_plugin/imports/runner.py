@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from hooks.host import LmsHost
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormatRegistry
 from lms_outcomes_plugin.imports.engine import ImportStopped, run_import
+from lms_outcomes_plugin.imports.parsing import Parsers
 from lms_outcomes_plugin.imports.scope import ImportScope
 from lms_outcomes_plugin.models import OutcomeImport
 from lms_outcomes_plugin.records import DataFormatError
@@ -46,6 +47,7 @@ class ImportRunner:
         self._stopping = False
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._parsers = Parsers(in_process=settings.parse_in_subprocess)
 
     async def start(self) -> None:
         requeued = await self._store.requeue_interrupted_imports()
@@ -65,6 +67,7 @@ class ImportRunner:
         if self._dispatcher is not None:
             await self._dispatcher
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._parsers.close()
 
     async def _dispatch(self) -> None:
         while not self._stopping:
@@ -119,14 +122,11 @@ class ImportRunner:
         assert outcome_import.attachment_id is not None
         source = await self._store.open_attachment(outcome_import.attachment_id)
         try:
+            batches = self._parsers.batches(
+                import_format, source.name, options, self._settings.batch_size
+            )
             await run_import(
-                self._store,
-                import_format,
-                source,
-                scope,
-                options,
-                batch_size=self._settings.batch_size,
-                should_stop=lambda: self._stopping,
+                self._store, batches, scope, should_stop=lambda: self._stopping
             )
         finally:
             source.close()

@@ -103,7 +103,9 @@ class Existing:
     links_by_outcome: dict[int, list[StoredLink]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+# The write values below are made once per row: they are not frozen, because a frozen
+# dataclass's __init__ costs a setattr call per field.
+@dataclass(slots=True)
 class GroupWrite:
     """Create (``id`` None: by key) or update (by ``id``) a group; ``parent`` is its only
     parent. ``changed`` False only re-stamps the import on an unchanged group."""
@@ -118,7 +120,7 @@ class GroupWrite:
     changed: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutcomeFields:
     title: str
     description: str | None
@@ -131,7 +133,7 @@ class OutcomeFields:
     workflow_state: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutcomeWrite:
     """Create (``id`` None: by vendor_guid, unique across the installation) or update (by
     ``id``) an outcome. ``changed`` False only re-stamps the import."""
@@ -143,7 +145,7 @@ class OutcomeWrite:
     changed: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LinkWrite:
     """Make an outcome's link into a group active, creating it when missing."""
 
@@ -152,7 +154,7 @@ class LinkWrite:
     context: ContextRef
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FriendlyDescriptionWrite:
     """Set (``description``) or retire (None) an outcome's friendly description in a context."""
 

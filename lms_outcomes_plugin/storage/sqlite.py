@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -599,8 +600,14 @@ def _outcome_fields(fields: OutcomeFields) -> tuple[Any, ...]:
     return (
         fields.title, fields.description, fields.display_name, fields.calculation_method,
         fields.calculation_int, fields.mastery_points, fields.points_possible,
-        json.dumps(fields.ratings), fields.workflow_state,
+        _ratings_json(fields.ratings), fields.workflow_state,
     )
+
+
+@lru_cache(maxsize=4096)
+def _ratings_json(ratings: tuple[tuple[float, str], ...]) -> str:
+    """Cached: a file has few distinct scales, and json.dumps per row is a large cost."""
+    return json.dumps(ratings)
 
 
 def _group_ref(ref: GroupRef) -> tuple[Any, Any, Any, Any]:

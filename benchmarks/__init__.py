@@ -1,0 +1,1 @@
+"""Reproducible performance runs of lms-outcomes (``make bench``); not tests."""

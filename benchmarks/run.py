@@ -1,0 +1,273 @@
+"""Measure an import through the real HTTP API of the embedded host, against a floor measured in
+the same run, and print one table (``make bench``).
+
+The host is started as a user starts it (``lms-outcomes serve``, a separate process); the file is
+POSTed and the status polled until the import ends. The floor is the least any importer must do
+with this schema: Python's csv module plus ``executemany`` into the same tables, no HTTP, no
+checks. Absolute times on this shared machine are noisy, so the targets are ratios to the floor
+measured in the same run, except where the issue names a rate.
+
+    python -m benchmarks.run [--rows 100000] [--big 1000000] [--storage URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import http.client
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.generate import write
+from lms_outcomes_plugin.storage.migrate import load_migrations
+
+TOKEN = "benchmark-token"
+BATCH = 1000
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    port: int
+
+    def request(self, method: str, path: str, body: object = None,
+                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        try:
+            connection.request(method, path, body=body,  # type: ignore[arg-type]
+                               headers={"Authorization": f"Bearer {TOKEN}", **(headers or {})})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def peak_rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return 0
+
+
+@contextmanager
+def serve(folder: Path, storage: str | None) -> Iterator[Server]:
+    """``lms-outcomes serve`` on a fresh database, as a user starts it."""
+    command = [str(Path(sys.executable).parent / "lms-outcomes"), "serve",
+               "--db", str(folder / "bench.db"), "--port", "0"]
+    if storage:
+        command += ["--storage", storage]
+    env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": TOKEN}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    port = _wait_for_port(process)
+    threading.Thread(target=_drain, args=(process,), daemon=True).start()
+    try:
+        yield Server(process, port)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def _wait_for_port(process: subprocess.Popen[str]) -> int:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "serving on http://" in line:
+            return int(line.rsplit(":", 1)[1].strip().strip("/"))
+    raise RuntimeError("lms-outcomes serve exited before serving")
+
+
+def _drain(process: subprocess.Popen[str]) -> None:
+    assert process.stdout is not None
+    for _ in process.stdout:
+        pass
+
+
+def import_file(server: Server, path: Path, account: int = 1) -> tuple[float, dict[str, object]]:
+    """POST the file, poll until the import ends; seconds from the POST to the end."""
+    started = time.perf_counter()
+    with path.open("rb") as body:
+        status, raw = server.request(
+            "POST", f"/api/v1/accounts/{account}/outcome_imports", body,
+            {"Content-Type": "text/csv", "Content-Length": str(path.stat().st_size)})
+    assert status == 200, raw
+    import_id = json.loads(raw)["id"]
+    while True:
+        status, raw = server.request("GET", f"/api/v1/accounts/{account}/outcome_imports/"
+                                     f"{import_id}")
+        state = json.loads(raw)
+        if state["workflow_state"] in ("succeeded", "failed"):
+            elapsed = time.perf_counter() - started
+            assert state["workflow_state"] == "succeeded", state
+            assert not state["processing_errors"], state["processing_errors"][:3]
+            return elapsed, state
+        time.sleep(0.02)
+
+
+@dataclass
+class Latencies:
+    samples: list[float] = field(default_factory=list)
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
+
+
+def poll_status(server: Server, stop: threading.Event, into: Latencies) -> None:
+    """A second client: GET latest status back to back, recording each latency."""
+    while not stop.is_set():
+        started = time.perf_counter()
+        server.request("GET", "/api/v1/accounts/1/outcome_imports/latest")
+        into.samples.append(time.perf_counter() - started)
+        time.sleep(0.005)
+
+
+def floor(path: Path, folder: Path) -> float:
+    """csv parsing plus executemany into the same schema, 1000 rows a transaction."""
+    db_path = folder / f"floor-{time.monotonic_ns()}.db"
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    for migration in load_migrations("sqlite"):
+        db.executescript(migration.sql)
+    db.execute("INSERT INTO lms_outcomes_imports (id, context_type, context_id, "
+               "root_account_id, import_type, workflow_state, created_at, updated_at) "
+               "VALUES (1, 'account', 1, 1, 'csv', 'importing', '', '')")
+    db.execute("INSERT INTO lms_outcomes_groups (id, context_type, context_id, title, is_root, "
+               "created_at, updated_at) VALUES (1, 'account', 1, 'root', 1, '', '')")
+    started = time.perf_counter()
+    with path.open(newline="", encoding="utf-8") as source:
+        rows = csv.reader(source)
+        next(rows)
+        while chunk := [row for _, row in zip(range(BATCH), rows, strict=False)]:
+            _floor_batch(db, chunk)
+    elapsed = time.perf_counter() - started
+    db.close()
+    return elapsed
+
+
+def _floor_batch(db: sqlite3.Connection, chunk: list[list[str]]) -> None:
+    groups = [(r[0], r[2], r[3], r[7]) for r in chunk if r[1] == "group"]
+    outcomes = [r for r in chunk if r[1] == "outcome"]
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO lms_outcomes_groups (context_type, context_id, vendor_guid, title, "
+        "description, parent_id, outcome_import_id, created_at, updated_at) VALUES "
+        "('account', 1, ?, ?, ?, COALESCE((SELECT id FROM lms_outcomes_groups WHERE "
+        "context_type = 'account' AND context_id = 1 AND vendor_guid = ?), 1), 1, '', '')",
+        groups)
+    db.executemany(
+        "INSERT INTO lms_outcomes_outcomes (context_type, context_id, vendor_guid, title, "
+        "description, display_name, calculation_method, calculation_int, mastery_points, "
+        "points_possible, ratings, outcome_import_id, created_at, updated_at) VALUES "
+        "('account', 1, ?, ?, ?, ?, ?, ?, ?, 4, ?, 1, '', '')",
+        [(r[0], r[2], r[3], r[4], r[5], r[6] or None, r[9], json.dumps(r[10:18]))
+         for r in outcomes])
+    db.executemany(
+        "INSERT INTO lms_outcomes_links (context_type, context_id, group_id, outcome_id, "
+        "created_at, updated_at) VALUES ('account', 1, (SELECT id FROM lms_outcomes_groups "
+        "WHERE context_type = 'account' AND context_id = 1 AND vendor_guid = ?), "
+        "(SELECT id FROM lms_outcomes_outcomes WHERE vendor_guid = ?), '', '')",
+        [(r[7], r[0]) for r in outcomes])
+    db.execute("COMMIT")
+
+
+def measure(rows: int, big: int, folder: Path, storage: str | None) -> list[tuple[str, ...]]:
+    files = {count: write(count, folder / f"outcomes-{count}.csv", prefix=f"r{count}-")
+             for count in sorted({10_000, rows, big})}
+    main = files[rows]
+    floor_seconds = statistics.median(floor(main, folder) for _ in range(3))
+    with serve(folder / "a", storage) as server:
+        idle = Latencies()
+        stop = threading.Event()
+        poller = threading.Thread(target=poll_status, args=(server, stop, idle))
+        poller.start()
+        time.sleep(2)
+        stop.set()
+        poller.join()
+        busy, stop = Latencies(), threading.Event()
+        poller = threading.Thread(target=poll_status, args=(server, stop, busy))
+        poller.start()
+        first, _ = import_file(server, main)
+        stop.set()
+        poller.join()
+        again, _ = import_file(server, main)
+        small, _ = import_file(server, files[10_000], account=_new_account(folder / "a"))
+    with serve(folder / "b", storage) as server:
+        large, _ = import_file(server, files[big])
+        peak_mib = server.peak_rss_kib() / 1024
+    rates = {10_000: 10_000 / small, rows: rows / first, big: big / large}
+    spread = max(rates.values()) / min(rates.values()) - 1
+    return [
+        ("floor: csv + executemany", f"{floor_seconds:.2f} s",
+         f"{rows / floor_seconds:,.0f} rows/s", ""),
+        ("import over HTTP", f"{first:.2f} s", f"{rows / first:,.0f} rows/s",
+         _verdict(first / floor_seconds <= 1.5 and rows / first >= 25_000,
+                  f"{first / floor_seconds:.2f}x floor (<= 1.5x, >= 25,000 rows/s)")),
+        ("re-import (all unchanged)", f"{again:.2f} s", f"{rows / again:,.0f} rows/s",
+         _verdict(again / first <= 1.5, f"{again / first:.2f}x first (<= 1.5x)")),
+        ("status p50 / p99 while importing", f"{busy.percentile(0.5):.1f} ms",
+         f"{busy.percentile(0.99):.1f} ms",
+         _verdict(busy.percentile(0.99) < 50,
+                  f"p99 < 50 ms; idle p99 {idle.percentile(0.99):.1f} ms")),
+        (f"peak RSS importing {big:,} rows", f"{peak_mib:.0f} MiB", "",
+         _verdict(peak_mib < 150, "< 150 MiB")),
+        ("rows/s at " + " / ".join(f"{n:,}" for n in rates), "",
+         " / ".join(f"{rate:,.0f}" for rate in rates.values()),
+         _verdict(spread <= 0.25, f"spread {spread:.0%} (<= 25%)")),
+    ]
+
+
+def _new_account(folder: Path) -> int:
+    """A second root account, so the small import starts on an empty tree."""
+    output = subprocess.run(
+        [str(Path(sys.executable).parent / "lms-outcomes"), "admin", "--db",
+         str(folder / "bench.db"), "account", "create", "Second"],
+        check=True, capture_output=True, text=True)
+    account = int(output.stdout.strip())
+    subprocess.run(
+        [str(Path(sys.executable).parent / "lms-outcomes"), "admin", "--db",
+         str(folder / "bench.db"), "grant", "1", "import_outcomes", f"account:{account}"],
+        check=True, capture_output=True, text=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "lms-outcomes"), "admin", "--db",
+         str(folder / "bench.db"), "grant", "1", "manage_outcomes", f"account:{account}"],
+        check=True, capture_output=True, text=True)
+    return account
+
+
+def _verdict(ok: bool, target: str) -> str:
+    return f"{'met' if ok else 'MISSED'}: {target}"
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    header = ("measure", "time", "rate / p99", "target")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print(" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Import benchmarks of lms-outcomes.")
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--storage", help="storage URL for the server (default: its SQLite)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lms-outcomes-bench-") as folder:
+        for name in ("a", "b"):
+            (Path(folder) / name).mkdir()
+        print_table(measure(args.rows, args.big, Path(folder), args.storage))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Where import formats parse: in a child process by default.
+
+Parsing is most of an import's Python work. In a child process it runs on the machine's second
+core, beside the IOLoop that plans and writes the batches, and never competes with it for the
+GIL, so status requests stay fast during a large import. The child keeps each import's parse
+generator between calls and hands over one batch per call; the next batch is always requested
+before the current one is applied, so parsing and writing overlap.
+
+With ``in_process=False`` the same functions run in one worker thread instead (for hosts that
+cannot start processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import multiprocessing
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from lms_outcomes_plugin.formats import FormatOptions, ImportFormat
+from lms_outcomes_plugin.records import ParsedItem
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    items: list[ParsedItem]
+    #: How far the format has read the file, in bytes, and the file's size (for progress).
+    position: int
+    size: int
+
+    @property
+    def progress(self) -> int:
+        """A percentage below 100: 100 is set when the import ends."""
+        return min(99, self.position * 100 // self.size) if self.size else 0
+
+
+@dataclass(slots=True)
+class _Job:
+    source: BinaryIO
+    items: Iterator[ParsedItem]
+    batch_size: int
+    size: int
+
+
+#: The jobs of this process (the worker's, or the host's in thread mode), by id.
+_jobs: dict[str, _Job] = {}
+
+
+def _start(job_id: str, import_format: ImportFormat, path: str, options: FormatOptions,
+           batch_size: int) -> None:
+    source = open(path, "rb")  # noqa: SIM115 - closed by _close
+    _jobs[job_id] = _Job(source, import_format.parse(source, options), batch_size,
+                         os.fstat(source.fileno()).st_size)
+
+
+def _next(job_id: str) -> ParsedBatch | None:
+    """The job's next batch (the first call raises the format's DataFormatError, if any)."""
+    job = _jobs[job_id]
+    items = list(itertools.islice(job.items, job.batch_size))
+    return ParsedBatch(items, job.source.tell(), job.size) if items else None
+
+
+def _close(job_id: str) -> None:
+    job = _jobs.pop(job_id, None)
+    if job is not None:
+        job.source.close()
+
+
+class Parsers:
+    """The plugin's parse worker: one child process (or thread), started at the first import
+    and shut down with the plugin."""
+
+    def __init__(self, in_process: bool = True) -> None:
+        self._in_process = in_process
+        self._executor: Executor | None = None
+
+    def _worker(self) -> Executor:
+        if self._executor is None:
+            if self._in_process:
+                # spawn, not fork: the host has threads (aiosqlite's) a fork would copy mid-lock.
+                context = multiprocessing.get_context("spawn")
+                self._executor = ProcessPoolExecutor(1, mp_context=context)
+            else:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="lms-outcomes-parse")
+        return self._executor
+
+    async def batches(self, import_format: ImportFormat, path: str, options: FormatOptions,
+                      batch_size: int) -> AsyncIterator[ParsedBatch]:
+        """The file's records a batch at a time; close it (``contextlib.aclosing``) to stop."""
+        loop, worker, job = asyncio.get_running_loop(), self._worker(), uuid.uuid4().hex
+        pending: asyncio.Future[ParsedBatch | None] | None = None
+        try:
+            await loop.run_in_executor(worker, _start, job, import_format, path, options,
+                                       batch_size)
+            pending = loop.run_in_executor(worker, _next, job)
+            while (batch := await pending) is not None:
+                pending = loop.run_in_executor(worker, _next, job)  # parse while applying
+                yield batch
+        except BrokenProcessPool:
+            self._executor = None  # a worker died: the next import starts a new one
+            raise
+        finally:
+            await self._finish(worker, job, pending)
+
+    async def _finish(self, worker: Executor, job: str,
+                      pending: asyncio.Future[ParsedBatch | None] | None) -> None:
+        loop = asyncio.get_running_loop()
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+        if worker is self._executor:
+            await loop.run_in_executor(worker, _close, job)
+
+    async def close(self) -> None:
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.to_thread(executor.shutdown, wait=True)
