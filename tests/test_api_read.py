@@ -14,20 +14,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from lms_outcomes_plugin.host.app import EmbeddedHost
+from tests.canvas_bodies import (
+    INVALID_TOKEN,
+    NOT_FOUND,
+    UNAUTHENTICATED,
+    UNAUTHORIZED,
+    WWW_AUTHENTICATE,
+)
 from tests.conftest import Api, Response, World
 from tests.tree import G, H, O, Tree, csv_of, run_import
-
-UNAUTHENTICATED = {
-    "status": "unauthenticated",
-    "errors": [{"message": "user authorization required"}],
-}
-INVALID_TOKEN = {"errors": [{"message": "Invalid access token."}]}
-UNAUTHORIZED = {
-    "status": "unauthorized",
-    "errors": [{"message": "user not authorized to perform that action"}],
-}
-NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
-WWW_AUTHENTICATE = 'Bearer realm="canvas-lms"'
 
 GROUP_ABBREV_KEYS = {"id", "title", "vendor_guid", "url", "subgroups_url", "outcomes_url",
                      "can_edit"}

@@ -5,18 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lms_outcomes_plugin.host.app import EmbeddedHost
+from tests.canvas_bodies import INVALID_TOKEN, NOT_FOUND, UNAUTHENTICATED, UNAUTHORIZED
 from tests.conftest import Api, World, fixture_bytes
-
-UNAUTHENTICATED = {
-    "status": "unauthenticated",
-    "errors": [{"message": "user authorization required"}],
-}
-INVALID_TOKEN = {"errors": [{"message": "Invalid access token."}]}
-UNAUTHORIZED = {
-    "status": "unauthorized",
-    "errors": [{"message": "user not authorized to perform that action"}],
-}
-NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
 
 
 def imports_url(world: World) -> str:

@@ -165,12 +165,12 @@ def test_bad_input_exits_2_with_a_message(db: Path, args: list[str], message: st
 class Server:
     """A running ``lms-outcomes serve``; its output goes to files so it can never block."""
 
-    def __init__(self, db: Path, logs: Path) -> None:
+    def __init__(self, db: Path, logs: Path, *extra: str) -> None:
         self.stdout, self.stderr = logs / "serve.out", logs / "serve.err"
         env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": ADMIN_TOKEN}
         with self.stdout.open("w") as out, self.stderr.open("w") as err:
             self.process = subprocess.Popen(
-                [LMS_OUTCOMES, "serve", "--db", str(db), "--port", "0"],
+                [LMS_OUTCOMES, "serve", "--db", str(db), "--port", "0", *extra],
                 stdout=out,
                 stderr=err,
                 env=env,
@@ -259,3 +259,27 @@ def test_admin_commands_work_while_the_server_runs(server: Server, db: Path) -> 
     assert (status, course["account_id"]) == (200, 2)
     assert server.get("/api/v1/accounts/2", token=token)[0] == 401
     assert server.stop(signal.SIGTERM) == 0, server.output()
+
+
+
+def test_serve_passes_plugin_settings(db: Path, tmp_path: Path) -> None:
+    server = Server(db, tmp_path, "--setting", "lms_outcomes.max_upload_bytes=10")
+    try:
+        request = urllib.request.Request(
+            f"{server.url}/api/v1/accounts/1/outcome_imports", data=b"x" * 11, method="POST",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "text/csv"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        with refused.value as error:
+            assert (error.code, json.load(error)) == (
+                413, {"error": "The upload is larger than the limit of 10 bytes"})
+    finally:
+        assert server.stop(signal.SIGTERM) == 0, server.output()
+
+
+@pytest.mark.parametrize("bad", ["nodot=1", "lms_outcomes.key", ".key=1", "plugin.=1"])
+def test_serve_refuses_a_malformed_setting(db: Path, bad: str) -> None:
+    result = cli("serve", "--db", db, "--setting", bad)
+    assert result.returncode == 2
+    assert "expected PLUGIN.KEY=VALUE" in result.stderr

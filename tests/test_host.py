@@ -23,17 +23,8 @@ from hooks import lms_hookimpl
 from hooks.host import PERMISSIONS, Context, ContextType, HostUser, InvalidAccessToken, LmsHost
 from lms_outcomes_plugin.host.app import EmbeddedHost, make_http_server
 from lms_outcomes_plugin.host.db import HostDatabase, HostDataError, hash_token
+from tests.canvas_bodies import INVALID_TOKEN, NOT_FOUND, UNAUTHENTICATED, UNAUTHORIZED
 
-UNAUTHENTICATED = {
-    "status": "unauthenticated",
-    "errors": [{"message": "user authorization required"}],
-}
-INVALID_TOKEN = {"errors": [{"message": "Invalid access token."}]}
-UNAUTHORIZED = {
-    "status": "unauthorized",
-    "errors": [{"message": "user not authorized to perform that action"}],
-}
-NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 

@@ -47,7 +47,7 @@ async def test_foreign_keys_are_enforced_and_a_failed_batch_leaves_nothing(
         account = ContextRef("account", 1)
         root = await store.root_group(account, "District")
         assert await store.root_group(account, "ignored") == root
-        group = GroupWrite(account, "g1", "G", "", "active", parent=root)
+        group = GroupWrite(root + 1, account, "g1", "G", "", "active", parent_id=root)
         with pytest.raises(sqlite3.IntegrityError):
             async with store.batch() as tx:  # no import 12345: the whole batch fails
                 await tx.apply(BatchWrite(import_id=12345, progress=0, groups=[group],

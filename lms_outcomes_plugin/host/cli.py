@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -71,7 +72,35 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--address", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--base-url", default="", metavar="PATH", help="e.g. /lms (default /)")
+    serve.add_argument(
+        "--setting", action="append", default=[], type=_plugin_setting,
+        metavar="PLUGIN.KEY=VALUE",
+        help="a plugin setting, VALUE read as JSON when it parses "
+        "(e.g. lms_outcomes.max_upload_bytes=524288000); repeatable",
+    )
     serve.set_defaults(run=_run_serve)
+
+
+def _plugin_setting(text: str) -> tuple[str, str, Any]:
+    name, equals, raw = text.partition("=")
+    plugin, dot, key = name.partition(".")
+    if not (equals and dot and plugin and key):
+        raise argparse.ArgumentTypeError(f"expected PLUGIN.KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return plugin, key, value
+
+
+def _plugin_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    # By default the plugin stores into the host's own SQLite file.
+    settings: dict[str, dict[str, Any]] = {
+        "lms_outcomes": {"storage_url": args.storage or f"sqlite:///{args.db}"}
+    }
+    for plugin, key, value in args.setting:
+        settings.setdefault(plugin, {})[key] = value
+    return settings
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -91,8 +120,7 @@ async def _serve(args: argparse.Namespace) -> None:
         host = EmbeddedHost(
             args.db,
             base_url=args.base_url,
-            # By default the plugin stores into the host's own SQLite file.
-            settings={"lms_outcomes": {"storage_url": args.storage or f"sqlite:///{args.db}"}},
+            settings=_plugin_settings(args),
         )
         try:
             await host.open()

@@ -2,8 +2,9 @@
 
 Format-neutral (it sees only records) and backend-neutral (it sees only the store protocol).
 Records arrive a batch at a time from the parse worker (:mod:`.parsing`); each batch costs a
-fixed number of store round trips: one lookup of everything the batch names, then one apply of
-everything it changes, with its errors and progress, in one transaction.
+fixed number of store round trips, in one transaction: a lookup of everything the batch names,
+ids for the objects it creates, and one apply of everything it changes with its errors and
+progress. Planning in between is plain Python on what those returned.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 from lms_outcomes_plugin.imports.parsing import ParsedBatch
-from lms_outcomes_plugin.imports.planner import BatchPlanner
+from lms_outcomes_plugin.imports.planner import BatchPlanner, NewIds
 from lms_outcomes_plugin.imports.scope import ImportScope
 from lms_outcomes_plugin.storage import Store
 
@@ -33,9 +34,11 @@ async def run_import(
     planner = BatchPlanner(scope)
     async with aclosing(batches):
         async for batch in batches:
-            lookup = await planner.prepare(batch.items)
+            lookup = await planner.prepare(store, batch.items)
             async with store.batch() as tx:
                 existing = await tx.lookup(lookup)
-                await tx.apply(await planner.plan(tx, batch.items, existing, batch.progress))
+                await planner.learn(existing)
+                ids = NewIds(*await tx.reserve_ids(*planner.new_objects(batch.items)))
+                await tx.apply(planner.plan(batch.items, existing, ids, batch.progress))
             if should_stop():
                 raise ImportStopped

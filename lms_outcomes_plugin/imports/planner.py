@@ -16,21 +16,19 @@ from dataclasses import dataclass, field, replace
 from lms_outcomes_plugin.imports import rules
 from lms_outcomes_plugin.imports.scope import ImportScope
 from lms_outcomes_plugin.models import ContextRef
-from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, ParsedItem, Rating, RowError
+from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, ParsedItem, Rating
 from lms_outcomes_plugin.ruby import inspect_list
 from lms_outcomes_plugin.storage import (
-    BatchTransaction,
     BatchWrite,
     Existing,
     FriendlyDescriptionWrite,
     GroupKey,
-    GroupRef,
     GroupWrite,
     LinkWrite,
     Lookup,
     OutcomeFields,
-    OutcomeRef,
     OutcomeWrite,
+    Store,
     StoredGroup,
     StoredLink,
     StoredOutcome,
@@ -51,30 +49,44 @@ class RowProblem(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SeenGroup:
-    ref: GroupRef
+    id: int
     context: ContextRef
+
+
+class NewIds:
+    """The ids a batch's transaction reserved, handed out as new objects are planned."""
+
+    def __init__(self, groups: list[int], outcomes: list[int]) -> None:
+        self.group = iter(groups).__next__
+        self.outcome = iter(outcomes).__next__
 
 
 @dataclass(slots=True)
 class BatchPlanner:
-    scope: ImportScope
-    #: Groups processed by this import, by vendor_guid (one per context).
-    groups_seen: dict[str, list[SeenGroup]] = field(default_factory=lambda: defaultdict(list))
-    #: The same, for the importing context only: the common case, looked up once per parent.
-    groups_here: dict[str, GroupRef] = field(default_factory=dict)
-    #: Outcomes of the importing context processed by this import (Canvas stamps only those).
-    outcomes_seen: set[OutcomeRef] = field(default_factory=set)
-    #: The context of every group a link may point at.
-    group_contexts: dict[GroupRef, ContextRef] = field(default_factory=dict)
+    """Plans one import, a batch at a time. What earlier batches of the import processed is
+    read back from the store (Canvas's stamps), so memory does not grow with the file."""
 
-    async def prepare(self, items: Sequence[ParsedItem]) -> Lookup:
-        """Ask the host what the batch names (courses), before the write transaction; return
-        what to ask the store."""
-        lookup = Lookup()
+    scope: ImportScope
+    #: This batch's group rows: the context each goes in, or why it cannot (from the host).
+    _row_contexts: dict[int, ContextRef | RowProblem] = field(default_factory=dict)
+    #: Groups processed by this import that this batch may name as parents, by vendor_guid
+    #: (one per context): earlier batches' from the store, this batch's as they are planned.
+    _processed: dict[str, list[SeenGroup]] = field(default_factory=lambda: defaultdict(list))
+    #: Outcomes of the importing context this batch processed (by id and by row guid).
+    _outcomes: set[int | str] = field(default_factory=set)
+    #: The context of every group this batch may link into.
+    _contexts: dict[int, ContextRef] = field(default_factory=dict)
+
+    async def prepare(self, store: Store, items: Sequence[ParsedItem]) -> Lookup:
+        """Ask the host what the batch's rows name (courses), before the write transaction;
+        return what to ask the store."""
+        lookup = Lookup(import_id=self.scope.import_id)
+        self._row_contexts.clear()
         for item in items:
             if isinstance(item, GroupRecord):
-                context = await self._group_context_or_none(item)
-                if context is not None:
+                context = await self._group_context(store, item)
+                self._row_contexts[item.row] = context
+                if isinstance(context, ContextRef):
                     lookup.group_keys.add((context.type, context.id, item.vendor_guid))
                 if match := MAGIC_GROUP.search(item.vendor_guid):
                     lookup.group_ids.add(int(match[1]))
@@ -83,103 +95,112 @@ class BatchPlanner:
                     lookup.outcome_ids.add(int(match[1]))
                 else:
                     lookup.outcome_guids.add(item.vendor_guid)
+            else:
+                continue
+            lookup.parent_guids.update(item.parent_guids)
         return lookup
 
-    async def plan(
-        self,
-        tx: BatchTransaction,
-        items: Sequence[ParsedItem],
-        existing: Existing,
-        progress: int,
+    async def learn(self, existing: Existing) -> None:
+        """What messages about the existing objects will quote (other contexts' names)."""
+        found = (*existing.outcomes_by_guid.values(), *existing.outcomes_by_id.values())
+        await self.scope.learn_names({outcome.context for outcome in found})
+
+    @staticmethod
+    def new_objects(items: Sequence[ParsedItem]) -> tuple[int, int]:
+        """At most how many groups and outcomes the batch creates (ids to reserve)."""
+        groups = sum(1 for item in items if isinstance(item, GroupRecord))
+        outcomes = sum(1 for item in items if isinstance(item, OutcomeRecord))
+        return groups, outcomes
+
+    def plan(
+        self, items: Sequence[ParsedItem], existing: Existing, ids: NewIds, progress: int
     ) -> BatchWrite:
         batch = BatchWrite(import_id=self.scope.import_id, progress=progress)
+        self._start_batch(existing)
         for item in items:
             try:
-                if isinstance(item, GroupRecord):
-                    await self._plan_group(tx, item, existing, batch)
-                elif isinstance(item, OutcomeRecord):
-                    await self._plan_outcome(item, existing, batch)
-                elif isinstance(item, RowError):
+                if isinstance(item, OutcomeRecord):
+                    self._plan_outcome(item, existing, ids, batch)
+                elif isinstance(item, GroupRecord):
+                    self._plan_group(item, existing, ids, batch)
+                else:
                     batch.errors.append((item.row, item.message))
             except RowProblem as problem:
                 batch.errors.extend((item.row, message) for message in problem.messages)
         return batch
 
+    def _start_batch(self, existing: Existing) -> None:
+        self._processed.clear()
+        self._outcomes.clear()
+        self._contexts = {self.scope.default_parent_id: self.scope.ref}
+        self._contexts.update({root: ref for ref, root in self.scope.course_roots.items()})
+        for guid, groups in existing.parents_by_guid.items():
+            self._processed[guid] = [SeenGroup(group.id, group.context) for group in groups]
+            self._contexts.update((group.id, group.context) for group in groups)
+
     # groups ----------------------------------------------------------------------------------
 
-    async def _group_context_or_none(self, record: GroupRecord) -> ContextRef | None:
-        try:
-            return await self._group_context(record)
-        except RowProblem:
-            return None
-
-    async def _group_context(self, record: GroupRecord) -> ContextRef:
+    async def _group_context(
+        self, store: Store, record: GroupRecord
+    ) -> ContextRef | RowProblem:
         """The import's context, or the course a ``course_id`` cell puts the group in."""
         scope = self.scope
         if not record.course_id:
             return scope.ref
         if scope.context.type == "course":
-            raise RowProblem("Cannot import to other courses")
+            return RowProblem("Cannot import to other courses")
         course = await scope.course(record.course_id)
         if course is None:
-            raise RowProblem(f"Course with canvas id {record.course_id} not found")
+            return RowProblem(f"Course with canvas id {record.course_id} not found")
         if not scope.in_this_account(course):
-            raise RowProblem(
+            return RowProblem(
                 f"Target course {record.course_id} is not a child of current account "
                 f"({scope.context.name})"
             )
+        await scope.course_root(store, course)
         return ContextRef.of(course)
 
-    async def _plan_group(
-        self, tx: BatchTransaction, record: GroupRecord, existing: Existing, batch: BatchWrite
+    def _plan_group(
+        self, record: GroupRecord, existing: Existing, ids: NewIds, batch: BatchWrite
     ) -> None:
         guid = record.vendor_guid
-        context = await self._group_context(record)
+        context = self._row_contexts[record.row]
+        if isinstance(context, RowProblem):
+            raise context
         prior = _prior_group(record, context, existing)
         if prior is not None and prior.id in self.scope.target_ancestors:
             raise RowProblem(f"Cyclic reference detected when importing: {guid}")
-        parents = await self._group_parents(tx, record, context)
+        parents = self._group_parents(record, context)
         if len(parents) > 1:
             raise RowProblem("An outcome group can only have one parent")
-        if any(seen.context == context for seen in self.groups_seen.get(guid, ())):
+        if (prior is not None and prior.outcome_import_id == self.scope.import_id) or any(
+            seen.context == context for seen in self._processed.get(guid, ())
+        ):
             raise RowProblem(f'Group "{guid}" has already appeared in this import')
         _raise_all(rules.too_long("Vendor guid", guid), rules.too_long("Title", record.title))
-        write = _group_write(record, context, parents[0], prior)
+        write = _group_write(record, context, parents[0], prior, ids)
         batch.groups.append(write)
-        ref: GroupRef = prior.id if prior else (context.type, context.id, guid)  # type: ignore[assignment]
         if record.workflow_state == "deleted":
-            batch.deleted_groups.append(ref)
-        self.groups_seen[guid].append(SeenGroup(ref, context))
-        if context == self.scope.ref:
-            self.groups_here[guid] = ref
-        self.group_contexts[ref] = context
+            batch.deleted_groups.append(write.id)
+        self._processed[guid].append(SeenGroup(write.id, context))
+        self._contexts[write.id] = context
 
-    async def _group_parents(
-        self, tx: BatchTransaction, record: GroupRecord, context: ContextRef
-    ) -> list[GroupRef]:
+    def _group_parents(self, record: GroupRecord, context: ContextRef) -> list[int]:
         if record.parent_guids:
             return self._seen_parents(record.parent_guids, lambda c: c == context)
         if context == self.scope.ref:
-            return [self._default_parent()]
-        course = await self.scope.course(record.course_id or "")
-        root = await tx.root_group(context, course.name if course else "ROOT")
-        self.group_contexts[root] = context
-        return [root]
-
-    def _default_parent(self) -> int:
-        parent = self.scope.default_parent_id
-        self.group_contexts[parent] = self.scope.ref
-        return parent
+            return [self.scope.default_parent_id]
+        return [self.scope.course_roots[context]]
 
     def _seen_parents(
         self, guids: Sequence[str], in_scope: Callable[[ContextRef], bool]
-    ) -> list[GroupRef]:
+    ) -> list[int]:
         """Groups processed earlier in this import with these guids (Canvas's find_parents)."""
-        found: list[GroupRef] = []
+        found: list[int] = []
         missing = []
         for guid in guids:
-            seen = self.groups_seen.get(guid, ())
-            matches = [group.ref for group in seen if in_scope(group.context)]
+            seen = self._processed.get(guid, ())
+            matches = [group.id for group in seen if in_scope(group.context)]
             found.extend(matches)
             if not matches:
                 missing.append(guid)
@@ -191,20 +212,22 @@ class BatchPlanner:
 
     # outcomes --------------------------------------------------------------------------------
 
-    async def _plan_outcome(
-        self, record: OutcomeRecord, existing: Existing, batch: BatchWrite
+    def _plan_outcome(
+        self, record: OutcomeRecord, existing: Existing, ids: NewIds, batch: BatchWrite
     ) -> None:
         scope = self.scope
         prior = _prior_outcome(record, existing)
         if prior is not None and not scope.is_visible(prior.context):
             raise RowProblem(
                 f"Outcome with ID {record.vendor_guid} already exists in another unrelated "
-                f"course or account ({await scope.name(prior.context)})"
+                f"course or account ({scope.name(prior.context)})"
             )
         parents = [] if record.workflow_state == "deleted" else self._outcome_parents(record)
         local = prior is None or prior.context == scope.ref
-        ref: OutcomeRef = prior.id if prior else record.vendor_guid
-        if local and {ref, record.vendor_guid} & self.outcomes_seen:
+        if local and (
+            record.vendor_guid in self._outcomes
+            or (prior is not None and prior.outcome_import_id == scope.import_id)
+        ):
             raise RowProblem(
                 f'Outcome "{record.vendor_guid}" has already appeared in this import'
             )
@@ -212,36 +235,33 @@ class BatchPlanner:
         if local:
             _raise_all(*_outcome_validations(record, fields))
         else:
-            await self._refuse_foreign_changes(prior, fields)  # type: ignore[arg-type]
-        links = existing.links_by_outcome.get(prior.id, []) if prior else []
-        still_linked = self._sync_links(ref, parents, links, batch)
-        if not still_linked:
+            self._refuse_foreign_changes(prior, fields)  # type: ignore[arg-type]
+        outcome_id = prior.id if prior is not None else ids.outcome()
+        links = existing.links_by_outcome.get(outcome_id, []) if prior else []
+        if not self._sync_links(outcome_id, parents, links, batch):
             fields = replace(fields, workflow_state="deleted")
         if local:
-            batch.outcomes.append(_outcome_write(record, fields, prior, scope.ref))
-            self.outcomes_seen.update((ref, record.vendor_guid))
-        self._friendly_description(record, ref, prior, local, batch)
+            batch.outcomes.append(_outcome_write(outcome_id, record, fields, prior, scope.ref))
+            self._outcomes.update((outcome_id, record.vendor_guid))
+        self._friendly_description(record, outcome_id, prior, local, batch)
 
-    def _outcome_parents(self, record: OutcomeRecord) -> list[GroupRef]:
+    def _outcome_parents(self, record: OutcomeRecord) -> list[int]:
         if not record.parent_guids:
-            return [self._default_parent()]
+            return [self.scope.default_parent_id]
         # With a course_id column, outcomes may go into course groups of the same import.
-        here = self.scope.ref
         if record.indirect_parents:
             return self._seen_parents(record.parent_guids, lambda context: True)
-        try:
-            return [self.groups_here[guid] for guid in record.parent_guids]
-        except KeyError:
-            return self._seen_parents(record.parent_guids, lambda context: context == here)
+        here = self.scope.ref
+        return self._seen_parents(record.parent_guids, lambda context: context == here)
 
-    async def _refuse_foreign_changes(self, prior: StoredOutcome, fields: OutcomeFields) -> None:
+    def _refuse_foreign_changes(self, prior: StoredOutcome, fields: OutcomeFields) -> None:
         changes = changed_columns(prior, fields)
         if not changes:
             return
         where = (
             "the global context"
             if prior.context.type is None
-            else f'"{await self.scope.name(prior.context)}"'
+            else f'"{self.scope.name(prior.context)}"'
         )
         raise RowProblem(
             f"Cannot modify outcome from another context: {inspect_list(changes)}; "
@@ -249,30 +269,21 @@ class BatchPlanner:
         )
 
     def _sync_links(
-        self,
-        outcome: OutcomeRef,
-        parents: list[GroupRef],
-        links: list[StoredLink],
-        batch: BatchWrite,
+        self, outcome_id: int, parents: list[int], links: list[StoredLink], batch: BatchWrite
     ) -> bool:
         """Link the outcome into ``parents`` and unlink it from the other groups of this
         context and those below it; whether it stays linked anywhere."""
-        if not links:  # a new outcome: nothing to compare with
-            contexts, here = self.group_contexts, self.scope.ref
-            batch.links.extend(
-                LinkWrite(parent, outcome, contexts.get(parent, here)) for parent in parents
-            )
-            return bool(parents)
+        contexts, here = self._contexts, self.scope.ref
         active = {link.group_id: link for link in links if link.workflow_state == "active"}
-        for parent in parents:
-            if not (isinstance(parent, int) and parent in active):
-                context = self.group_contexts.get(parent, self.scope.ref)
-                batch.links.append(LinkWrite(parent, outcome, context))
-        kept = set(parents)
+        batch.links.extend(
+            LinkWrite(parent, outcome_id, contexts.get(parent, here))
+            for parent in parents
+            if parent not in active
+        )
         unlinked = [
             link.id
             for group_id, link in active.items()
-            if group_id not in kept and link.context in self.scope.descendants
+            if group_id not in parents and link.context in self.scope.descendants
         ]
         batch.unlinks.extend(unlinked)
         return bool(parents) or len(active) > len(unlinked)
@@ -280,7 +291,7 @@ class BatchPlanner:
     def _friendly_description(
         self,
         record: OutcomeRecord,
-        outcome: OutcomeRef,
+        outcome_id: int,
         prior: StoredOutcome | None,
         local: bool,
         batch: BatchWrite,
@@ -291,7 +302,7 @@ class BatchPlanner:
             return
         context = prior.context if prior is not None and local else self.scope.ref
         batch.friendly_descriptions.append(
-            FriendlyDescriptionWrite(context, outcome, record.friendly_description)
+            FriendlyDescriptionWrite(context, outcome_id, record.friendly_description)
         )
 
 
@@ -321,17 +332,21 @@ def _prior_group(
 
 
 def _group_write(
-    record: GroupRecord, context: ContextRef, parent: GroupRef, prior: StoredGroup | None
+    record: GroupRecord,
+    context: ContextRef,
+    parent_id: int,
+    prior: StoredGroup | None,
+    ids: NewIds,
 ) -> GroupWrite:
     description = record.description or ""
     if prior is None:
-        return GroupWrite(context, record.vendor_guid, record.title, description,
-                          record.workflow_state, parent)
+        return GroupWrite(ids.group(), context, record.vendor_guid, record.title, description,
+                          record.workflow_state, parent_id)
     changed = (prior.title, prior.description, prior.workflow_state, prior.parent_id) != (
-        record.title, description, record.workflow_state, parent
+        record.title, description, record.workflow_state, parent_id
     )
-    return GroupWrite(context, prior.vendor_guid, record.title, description,
-                      record.workflow_state, parent, id=prior.id, changed=changed)
+    return GroupWrite(prior.id, context, prior.vendor_guid, record.title, description,
+                      record.workflow_state, parent_id, new=False, changed=changed)
 
 
 def _prior_outcome(record: OutcomeRecord, existing: Existing) -> StoredOutcome | None:
@@ -431,17 +446,18 @@ def changed_columns(prior: StoredOutcome, fields: OutcomeFields) -> list[str]:
 
 
 def _outcome_write(
+    outcome_id: int,
     record: OutcomeRecord,
     fields: OutcomeFields,
     prior: StoredOutcome | None,
     context: ContextRef,
 ) -> OutcomeWrite:
     if prior is None:
-        return OutcomeWrite(context, record.vendor_guid, fields)
+        return OutcomeWrite(outcome_id, context, record.vendor_guid, fields)
     unchanged = OutcomeFields(
         prior.title, prior.description, prior.display_name, prior.calculation_method,
         prior.calculation_int, prior.mastery_points, prior.points_possible, prior.ratings,
         prior.workflow_state,
     )
-    return OutcomeWrite(prior.context, prior.vendor_guid, fields, id=prior.id,
+    return OutcomeWrite(outcome_id, prior.context, prior.vendor_guid, fields, new=False,
                         changed=fields != unchanged)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hooks.host import Context, LmsHost
@@ -33,6 +34,8 @@ class ImportScope:
     new_decaying_average: bool = False
     _courses: dict[str, Context | None] = field(default_factory=dict)
     _names: dict[ContextRef, str] = field(default_factory=dict)
+    #: Root groups of the courses ``course_id`` rows put groups in.
+    course_roots: dict[ContextRef, int] = field(default_factory=dict)
 
     @classmethod
     async def build(
@@ -84,15 +87,22 @@ class ImportScope:
         """Whether ``course`` is in the importing account or one of its sub-accounts."""
         return ContextRef.of(course) in self.descendants
 
-    async def name(self, context: ContextRef) -> str:
-        if context not in self._names:
-            found = (
-                await self.host.find_context(context.type, context.id)  # type: ignore[arg-type]
-                if context.type is not None
-                else None
-            )
-            self._names[context] = found.name if found else ""
-        return self._names[context]
+    async def course_root(self, store: Store, course: Context) -> int:
+        """The course's root group, created when missing (before the batch's transaction)."""
+        ref = ContextRef.of(course)
+        if ref not in self.course_roots:
+            self.course_roots[ref] = await store.root_group(ref, course.name or "ROOT")
+        return self.course_roots[ref]
+
+    async def learn_names(self, contexts: Iterable[ContextRef]) -> None:
+        """Ask the host for the names messages will quote, before a batch is planned."""
+        for context in contexts:
+            if context not in self._names and context.type is not None:
+                found = await self.host.find_context(context.type, context.id)  # type: ignore[arg-type]
+                self._names[context] = found.name if found else ""
+
+    def name(self, context: ContextRef) -> str:
+        return self._names.get(context, "")
 
 
 async def _target_ancestors(

@@ -21,12 +21,8 @@ from lms_outcomes_plugin.models import (
     OutcomeImport,
 )
 
-#: A group not yet known by id: (context type, context id, vendor_guid).
+#: How a group is found by the rows that name it: (context type, context id, vendor_guid).
 GroupKey = tuple[str | None, int | None, str]
-#: A group by id, or by its key when it is created in the same batch.
-GroupRef = int | GroupKey
-#: An outcome by id, or by its vendor_guid when it is created in the same batch.
-OutcomeRef = int | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +34,8 @@ class StoredGroup:
     title: str
     description: str
     workflow_state: str
+    #: The import that last processed it (Canvas's stamp).
+    outcome_import_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +52,8 @@ class StoredOutcome:
     points_possible: float | None
     ratings: tuple[tuple[float, str], ...]
     workflow_state: str
+    #: The import that last processed it (only outcomes of the importing context are stamped).
+    outcome_import_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,9 @@ class Lookup:
     outcome_ids: set[int] = field(default_factory=set)
     group_keys: set[GroupKey] = field(default_factory=set)
     group_ids: set[int] = field(default_factory=set)
+    #: Groups this import processed in earlier batches that rows name as parents.
+    import_id: int | None = None
+    parent_guids: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -101,22 +104,26 @@ class Existing:
     groups_by_key: dict[GroupKey, StoredGroup] = field(default_factory=dict)
     groups_by_id: dict[int, StoredGroup] = field(default_factory=dict)
     links_by_outcome: dict[int, list[StoredLink]] = field(default_factory=dict)
+    #: The parents found, by vendor_guid (one per context).
+    parents_by_guid: dict[str, list[StoredGroup]] = field(default_factory=dict)
 
 
 # The write values below are made once per row: they are not frozen, because a frozen
-# dataclass's __init__ costs a setattr call per field.
+# dataclass's __init__ costs a setattr call per field. Every id is known: new objects take ids
+# the transaction reserved (BatchTransaction.reserve_ids), so writes need no lookups by key.
 @dataclass(slots=True)
 class GroupWrite:
-    """Create (``id`` None: by key) or update (by ``id``) a group; ``parent`` is its only
-    parent. ``changed`` False only re-stamps the import on an unchanged group."""
+    """Create (``new``) or update a group; ``parent_id`` is its only parent. ``changed``
+    False only re-stamps the import on an unchanged group."""
 
+    id: int
     context: ContextRef
     vendor_guid: str | None
     title: str
     description: str
     workflow_state: str
-    parent: GroupRef
-    id: int | None = None
+    parent_id: int
+    new: bool = True
     changed: bool = True
 
 
@@ -135,13 +142,13 @@ class OutcomeFields:
 
 @dataclass(slots=True)
 class OutcomeWrite:
-    """Create (``id`` None: by vendor_guid, unique across the installation) or update (by
-    ``id``) an outcome. ``changed`` False only re-stamps the import."""
+    """Create (``new``) or update an outcome. ``changed`` False only re-stamps the import."""
 
+    id: int
     context: ContextRef
     vendor_guid: str | None
     fields: OutcomeFields
-    id: int | None = None
+    new: bool = True
     changed: bool = True
 
 
@@ -149,8 +156,8 @@ class OutcomeWrite:
 class LinkWrite:
     """Make an outcome's link into a group active, creating it when missing."""
 
-    group: GroupRef
-    outcome: OutcomeRef
+    group_id: int
+    outcome_id: int
     context: ContextRef
 
 
@@ -159,7 +166,7 @@ class FriendlyDescriptionWrite:
     """Set (``description``) or retire (None) an outcome's friendly description in a context."""
 
     context: ContextRef
-    outcome: OutcomeRef
+    outcome_id: int
     description: str | None
 
 
@@ -171,7 +178,7 @@ class BatchWrite:
     progress: int
     groups: list[GroupWrite] = field(default_factory=list)
     #: Groups deleted with their whole subtree (groups below and every link in them).
-    deleted_groups: list[GroupRef] = field(default_factory=list)
+    deleted_groups: list[int] = field(default_factory=list)
     outcomes: list[OutcomeWrite] = field(default_factory=list)
     links: list[LinkWrite] = field(default_factory=list)
     #: Ids of links to retire.
@@ -299,8 +306,9 @@ class BatchTransaction(Protocol):
         """The existing objects a batch names, in any state (deleted ones too)."""
         ...
 
-    async def root_group(self, context: ContextRef, title: str) -> int:
-        """As :meth:`Store.root_group`, inside the transaction."""
+    async def reserve_ids(self, groups: int, outcomes: int) -> tuple[list[int], list[int]]:
+        """Ids that no other group or outcome has or will get, for the batch's new objects
+        (unused ones are simply never seen)."""
         ...
 
     async def apply(self, batch: BatchWrite) -> None:

@@ -36,11 +36,9 @@ from lms_outcomes_plugin.models import (
 from lms_outcomes_plugin.storage import (
     BatchWrite,
     Existing,
-    GroupRef,
     LinkedOutcome,
     Lookup,
     OutcomeFields,
-    OutcomeRef,
     Page,
     StorageBackendRegistry,
     StoredGroup,
@@ -346,14 +344,21 @@ class SqliteStore:
 
     @staticmethod
     async def _requeue(db: aiosqlite.Connection, where: str, params: Sequence[Any]) -> int:
-        # Its batches are applied again from the start (upserts make that safe), so the
-        # errors they recorded would be recorded twice.
+        # Its batches are applied again from the start, as by a new import: the errors they
+        # recorded would be recorded twice, and their stamps would read "already appeared".
+        interrupted = (
+            f"(SELECT id FROM lms_outcomes_imports WHERE {where} AND workflow_state = 'importing')"
+        )
         await db.execute(
-            "DELETE FROM lms_outcomes_import_errors WHERE outcome_import_id IN "
-            f"(SELECT id FROM lms_outcomes_imports WHERE {where} "
-            "AND workflow_state = 'importing')",
+            f"DELETE FROM lms_outcomes_import_errors WHERE outcome_import_id IN {interrupted}",
             params,
         )
+        for table in ("lms_outcomes_groups", "lms_outcomes_outcomes"):
+            await db.execute(
+                f"UPDATE {table} SET outcome_import_id = NULL "
+                f"WHERE outcome_import_id IN {interrupted}",
+                params,
+            )
         cursor = await db.execute(
             "UPDATE lms_outcomes_imports SET workflow_state = 'created', updated_at = ? "
             f"WHERE {where} AND workflow_state = 'importing'",
@@ -473,6 +478,13 @@ class SqliteBatch:
                 key = (group.context.type, group.context.id, group.vendor_guid)
                 if key in lookup.group_keys:
                     existing.groups_by_key[key] = group  # type: ignore[index]
+        if lookup.parent_guids:
+            rows = await self._db.execute_fetchall(
+                tree.SELECT_PARENTS, (lookup.import_id, json.dumps(sorted(lookup.parent_guids)))
+            )
+            for row in rows:
+                parent = _group(row)
+                existing.parents_by_guid.setdefault(parent.vendor_guid, []).append(parent)  # type: ignore[arg-type]
         return existing
 
     async def _lookup_outcomes(self, lookup: Lookup, existing: Existing) -> None:
@@ -495,6 +507,15 @@ class SqliteBatch:
                 link = _link(row)
                 existing.links_by_outcome[link.outcome_id].append(link)
 
+    async def reserve_ids(self, groups: int, outcomes: int) -> tuple[list[int], list[int]]:
+        # One writer holds the lock: the ids after the highest in use are free until it commits.
+        rows = list(await self._db.execute_fetchall(tree.MAX_IDS))
+        top_group, top_outcome = rows[0]
+        return (
+            list(range(top_group + 1, top_group + 1 + groups)),
+            list(range(top_outcome + 1, top_outcome + 1 + outcomes)),
+        )
+
     async def apply(self, batch: BatchWrite) -> None:
         now, db = _now(), self._db
         await self._apply_groups(batch, now)
@@ -504,37 +525,37 @@ class SqliteBatch:
         await db.execute(PROGRESS, (batch.progress, now, batch.import_id))
 
     async def _apply_groups(self, batch: BatchWrite, now: str) -> None:
-        # New groups first, so an updated group can be moved under one; a new group's parent is
-        # either old (by id) or new and inserted before it (executemany keeps row order).
+        # New groups first (a parent before its children, in row order), so that an updated
+        # group can move under a new one.
         stamp = batch.import_id
-        new = [g for g in batch.groups if g.id is None]
+        new = [g for g in batch.groups if g.new]
         if new:
             await self._db.executemany(tree.INSERT_GROUP, [
-                (g.context.type, g.context.id, *_group_ref(g.parent), g.vendor_guid, g.title,
+                (g.id, g.context.type, g.context.id, g.parent_id, g.vendor_guid, g.title,
                  g.description, g.workflow_state, stamp, now, now)
                 for g in new
             ])
-        updated = [g for g in batch.groups if g.id is not None]
+        updated = [g for g in batch.groups if not g.new]
         if updated:
             await self._db.executemany(tree.UPDATE_GROUP, [
-                (*_group_ref(g.parent), g.title, g.description, g.workflow_state, stamp,
-                 g.changed, now, g.id)
+                (g.parent_id, g.title, g.description, g.workflow_state, stamp, g.changed, now,
+                 g.id)
                 for g in updated
             ])
         if batch.deleted_groups:
-            refs = [(*_group_ref(ref), now) for ref in batch.deleted_groups]
-            await self._db.executemany(tree.DELETE_SUBTREE_LINKS, refs)
-            await self._db.executemany(tree.DELETE_SUBTREE_GROUPS, refs)
+            roots = [(group_id, now) for group_id in batch.deleted_groups]
+            await self._db.executemany(tree.DELETE_SUBTREE_LINKS, roots)
+            await self._db.executemany(tree.DELETE_SUBTREE_GROUPS, roots)
 
     async def _apply_outcomes(self, batch: BatchWrite, now: str) -> None:
-        new = [o for o in batch.outcomes if o.id is None]
+        new = [o for o in batch.outcomes if o.new]
         if new:
             await self._db.executemany(tree.INSERT_OUTCOME, [
-                (o.context.type, o.context.id, o.vendor_guid, *_outcome_fields(o.fields),
+                (o.id, o.context.type, o.context.id, o.vendor_guid, *_outcome_fields(o.fields),
                  batch.import_id, now, now)
                 for o in new
             ])
-        updated = [o for o in batch.outcomes if o.id is not None]
+        updated = [o for o in batch.outcomes if not o.new]
         if updated:
             await self._db.executemany(tree.UPDATE_OUTCOME, [
                 (*_outcome_fields(o.fields), batch.import_id, o.changed, now, o.id)
@@ -545,8 +566,7 @@ class SqliteBatch:
         db = self._db
         if batch.links:
             await db.executemany(tree.LINK, [
-                (link.context.type, link.context.id, *_group_ref(link.group),
-                 *_outcome_ref(link.outcome), now, now)
+                (link.context.type, link.context.id, link.group_id, link.outcome_id, now, now)
                 for link in batch.links
             ])
         if batch.unlinks:
@@ -554,13 +574,13 @@ class SqliteBatch:
         setting = [f for f in batch.friendly_descriptions if f.description is not None]
         if setting:
             await db.executemany(tree.SET_FRIENDLY, [
-                (f.context.type, f.context.id, *_outcome_ref(f.outcome), f.description, now, now)
+                (f.context.type, f.context.id, f.outcome_id, f.description, now, now)
                 for f in setting
             ])
         retiring = [f for f in batch.friendly_descriptions if f.description is None]
         if retiring:
             await db.executemany(tree.RETIRE_FRIENDLY, [
-                (now, f.context.type, f.context.id, *_outcome_ref(f.outcome)) for f in retiring
+                (now, f.context.type, f.context.id, f.outcome_id) for f in retiring
             ])
 
 
@@ -579,12 +599,12 @@ async def _insert_errors(
 
 
 def _group(row: Sequence[Any]) -> StoredGroup:
-    return StoredGroup(row[0], ContextRef(row[1], row[2]), *row[3:8])
+    return StoredGroup(row[0], ContextRef(row[1], row[2]), *row[3:9])
 
 
 def _outcome(row: Sequence[Any]) -> StoredOutcome:
     ratings = tuple((float(points), text) for points, text in json.loads(row[11]))
-    return StoredOutcome(row[0], ContextRef(row[1], row[2]), *row[3:11], ratings, row[12])
+    return StoredOutcome(row[0], ContextRef(row[1], row[2]), *row[3:11], ratings, *row[12:14])
 
 
 def _link(row: Sequence[Any]) -> StoredLink:
@@ -592,8 +612,8 @@ def _link(row: Sequence[Any]) -> StoredLink:
 
 
 def _linked(row: Sequence[Any]) -> LinkedOutcome:
-    """A row of ``tree._LINKED``: the link's 6 columns, the outcome's 13, the group's 8."""
-    return LinkedOutcome(_link(row[:6]), _outcome(row[6:19]), _group(row[19:27]))
+    """A row of ``tree._LINKED``: the link's 6 columns, the outcome's 14, the group's 9."""
+    return LinkedOutcome(_link(row[:6]), _outcome(row[6:20]), _group(row[20:29]))
 
 
 def _outcome_fields(fields: OutcomeFields) -> tuple[Any, ...]:
@@ -608,17 +628,6 @@ def _outcome_fields(fields: OutcomeFields) -> tuple[Any, ...]:
 def _ratings_json(ratings: tuple[tuple[float, str], ...]) -> str:
     """Cached: a file has few distinct scales, and json.dumps per row is a large cost."""
     return json.dumps(ratings)
-
-
-def _group_ref(ref: GroupRef) -> tuple[Any, Any, Any, Any]:
-    """(id, context_type, context_id, vendor_guid): one of the two halves is NULL."""
-    if isinstance(ref, int):
-        return ref, None, None, None
-    return (None, *ref)
-
-
-def _outcome_ref(ref: OutcomeRef) -> tuple[Any, Any]:
-    return (ref, None) if isinstance(ref, int) else (None, ref)
 
 
 def _statements(script: str) -> list[str]:

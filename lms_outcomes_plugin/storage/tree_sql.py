@@ -1,27 +1,19 @@
 """The SQL of the outcome tree: lookups and batch writes, in qmark style.
 
 Lists travel as one JSON parameter (``json_each``), so a batch of any size is one statement and
-never meets a bound-variable limit. A group or outcome is named either by id or, when it is
-created in the same batch, by its key: ``COALESCE(id, (SELECT ... by key))``.
+never meets a bound-variable limit. Writes name every object by id.
 """
 
 GROUP_COLUMNS = (
-    "id, context_type, context_id, parent_id, vendor_guid, title, description, workflow_state"
+    "id, context_type, context_id, parent_id, vendor_guid, title, description, workflow_state, "
+    "outcome_import_id"
 )
 OUTCOME_COLUMNS = (
     "id, context_type, context_id, vendor_guid, title, description, display_name, "
     "calculation_method, calculation_int, mastery_points, points_possible, ratings, "
-    "workflow_state"
+    "workflow_state, outcome_import_id"
 )
 LINK_COLUMNS = "id, group_id, outcome_id, context_type, context_id, workflow_state"
-
-# params: id, context_type, context_id, vendor_guid
-GROUP_BY_REF = (
-    "COALESCE(?, (SELECT id FROM lms_outcomes_groups "
-    "WHERE context_type = ? AND context_id = ? AND vendor_guid = ?))"
-)
-# params: id, vendor_guid
-OUTCOME_BY_REF = "COALESCE(?, (SELECT id FROM lms_outcomes_outcomes WHERE vendor_guid = ?))"
 
 # params: JSON [guid, ...], JSON [id, ...]
 SELECT_OUTCOMES = f"""
@@ -41,6 +33,11 @@ SELECT g.{GROUP_COLUMNS.replace(", ", ", g.")} FROM json_each(?) AS k
 JOIN lms_outcomes_groups AS g ON g.context_type = k.value ->> 0
     AND g.context_id = k.value ->> 1 AND g.vendor_guid = k.value ->> 2
 """
+# params: import id, JSON [guid, ...]: Canvas's find_parents (groups the import processed)
+SELECT_PARENTS = f"""
+SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups
+WHERE outcome_import_id = ? AND vendor_guid IN (SELECT value FROM json_each(?))
+"""
 # params: group id
 SELECT_ANCESTORS = """
 WITH RECURSIVE chain(id, parent_id, depth) AS (
@@ -52,34 +49,33 @@ WITH RECURSIVE chain(id, parent_id, depth) AS (
 SELECT id FROM chain ORDER BY depth
 """
 
-# params: context_type, context_id, <GROUP_BY_REF parent>, vendor_guid, title, description,
+# params: id, context_type, context_id, parent_id, vendor_guid, title, description,
 #         workflow_state, outcome_import_id, created_at, updated_at
-INSERT_GROUP = f"""
-INSERT INTO lms_outcomes_groups (context_type, context_id, parent_id, vendor_guid, title,
+INSERT_GROUP = """
+INSERT INTO lms_outcomes_groups (id, context_type, context_id, parent_id, vendor_guid, title,
     description, workflow_state, outcome_import_id, created_at, updated_at)
-VALUES (?, ?, {GROUP_BY_REF}, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-# params: <GROUP_BY_REF parent>, title, description, workflow_state, outcome_import_id,
-#         changed, updated_at, id
-UPDATE_GROUP = f"""
-UPDATE lms_outcomes_groups SET parent_id = {GROUP_BY_REF}, title = ?, description = ?,
-    workflow_state = ?, outcome_import_id = ?,
-    updated_at = CASE WHEN ? THEN ? ELSE updated_at END
+# params: parent_id, title, description, workflow_state, outcome_import_id, changed,
+#         updated_at, id
+UPDATE_GROUP = """
+UPDATE lms_outcomes_groups SET parent_id = ?, title = ?, description = ?, workflow_state = ?,
+    outcome_import_id = ?, updated_at = CASE WHEN ? THEN ? ELSE updated_at END
 WHERE id = ?
 """
-_SUBTREE = f"""
+_SUBTREE = """
 WITH RECURSIVE subtree(id) AS (
-    SELECT {GROUP_BY_REF}
+    SELECT ?
     UNION ALL
     SELECT g.id FROM lms_outcomes_groups g JOIN subtree s ON g.parent_id = s.id
 )
 """
-# params: <GROUP_BY_REF root>, updated_at
+# params: root id, updated_at
 DELETE_SUBTREE_LINKS = f"""{_SUBTREE}
 UPDATE lms_outcomes_links SET workflow_state = 'deleted', updated_at = ?
 WHERE group_id IN (SELECT id FROM subtree) AND workflow_state != 'deleted'
 """
-# params: <GROUP_BY_REF root>, updated_at
+# params: root id, updated_at
 DELETE_SUBTREE_GROUPS = f"""{_SUBTREE}
 UPDATE lms_outcomes_groups SET workflow_state = 'deleted', updated_at = ?
 WHERE id IN (SELECT id FROM subtree) AND workflow_state != 'deleted'
@@ -89,12 +85,12 @@ _OUTCOME_FIELDS = (
     "title, description, display_name, calculation_method, calculation_int, mastery_points, "
     "points_possible, ratings, workflow_state"
 )
-# params: context_type, context_id, vendor_guid, <9 fields>, outcome_import_id, created_at,
-#         updated_at
+# params: id, context_type, context_id, vendor_guid, <9 fields>, outcome_import_id,
+#         created_at, updated_at
 INSERT_OUTCOME = f"""
-INSERT INTO lms_outcomes_outcomes (context_type, context_id, vendor_guid, {_OUTCOME_FIELDS},
+INSERT INTO lms_outcomes_outcomes (id, context_type, context_id, vendor_guid, {_OUTCOME_FIELDS},
     outcome_import_id, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 # params: <9 fields>, outcome_import_id, changed, updated_at, id
 UPDATE_OUTCOME = """
@@ -105,11 +101,11 @@ UPDATE lms_outcomes_outcomes SET title = ?, description = ?, display_name = ?,
 WHERE id = ?
 """
 
-# params: context_type, context_id, <GROUP_BY_REF>, <OUTCOME_BY_REF>, created_at, updated_at
-LINK = f"""
+# params: context_type, context_id, group_id, outcome_id, created_at, updated_at
+LINK = """
 INSERT INTO lms_outcomes_links (context_type, context_id, group_id, outcome_id,
     workflow_state, created_at, updated_at)
-VALUES (?, ?, {GROUP_BY_REF}, {OUTCOME_BY_REF}, 'active', ?, ?)
+VALUES (?, ?, ?, ?, 'active', ?, ?)
 ON CONFLICT (group_id, outcome_id) DO UPDATE SET
     workflow_state = 'active', updated_at = excluded.updated_at
 WHERE lms_outcomes_links.workflow_state != 'active'
@@ -120,23 +116,29 @@ UPDATE lms_outcomes_links SET workflow_state = 'deleted', updated_at = ?
 WHERE id IN (SELECT value FROM json_each(?)) AND workflow_state != 'deleted'
 """
 
-# params: context_type, context_id, <OUTCOME_BY_REF>, description, created_at, updated_at
-SET_FRIENDLY = f"""
+# params: context_type, context_id, outcome_id, description, created_at, updated_at
+SET_FRIENDLY = """
 INSERT INTO lms_outcomes_friendly_descriptions (context_type, context_id, outcome_id,
     description, workflow_state, created_at, updated_at)
-VALUES (?, ?, {OUTCOME_BY_REF}, ?, 'active', ?, ?)
+VALUES (?, ?, ?, ?, 'active', ?, ?)
 ON CONFLICT (context_type, context_id, outcome_id) DO UPDATE SET
     description = excluded.description, workflow_state = 'active',
     updated_at = excluded.updated_at
 WHERE lms_outcomes_friendly_descriptions.description != excluded.description
     OR lms_outcomes_friendly_descriptions.workflow_state != 'active'
 """
-# params: updated_at, context_type, context_id, <OUTCOME_BY_REF>
-RETIRE_FRIENDLY = f"""
+# params: updated_at, context_type, context_id, outcome_id
+RETIRE_FRIENDLY = """
 UPDATE lms_outcomes_friendly_descriptions SET workflow_state = 'deleted', updated_at = ?
-WHERE context_type = ? AND context_id = ? AND outcome_id = {OUTCOME_BY_REF}
-    AND workflow_state != 'deleted'
+WHERE context_type = ? AND context_id = ? AND outcome_id = ? AND workflow_state != 'deleted'
 """
+
+# The highest ids in use: a batch's new objects take the ids after them (under the write lock).
+MAX_IDS = """
+SELECT (SELECT COALESCE(MAX(id), 0) FROM lms_outcomes_groups),
+       (SELECT COALESCE(MAX(id), 0) FROM lms_outcomes_outcomes)
+"""
+
 
 # --- the read API ------------------------------------------------------------------------------
 # Titles sort as Canvas's collation key does: without regard to case or accents. ``title_key``
