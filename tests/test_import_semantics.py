@@ -213,11 +213,50 @@ ROW_CASES: dict[str, tuple[list[dict[str, str]], list[list[Any]]]] = {
 
 @pytest.mark.gen_test(timeout=30)
 @pytest.mark.parametrize("case", sorted(ROW_CASES))
-async def test_row_errors(api: Api, world: World, case: str) -> None:
+async def test_row_errors(api: Api, world: World, tree: Tree, case: str) -> None:
     rows, errors = ROW_CASES[case]
     done = await run_import(api, account(world), csv_of(rows))
     assert done["workflow_state"] == "succeeded"
     assert done["processing_errors"] == errors
+    # the rows with errors left nothing behind; the others were applied
+    bad_rows = {row for row, _ in errors}
+    kept = [r for index, r in enumerate(rows, start=2) if index not in bad_rows]
+    stored_groups = tree.groups(("account", world.account_id))
+    stored_outcomes = sorted(guid for (guid,) in tree.rows(
+        "SELECT vendor_guid FROM lms_outcomes_outcomes"))
+    assert stored_groups == sorted(
+        ["ROOT", *dict.fromkeys(r["vendor_guid"] for r in kept if r["object_type"] == "group")])
+    assert stored_outcomes == sorted(
+        dict.fromkeys(r["vendor_guid"] for r in kept if r["object_type"] == "outcome"))
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_70_a_guid_of_another_context_makes_a_new_group(
+    api: Api, world: World, tree: Tree
+) -> None:
+    sub = ("account", world.sub_account_id)
+    await run_import(api, f"accounts/{world.sub_account_id}", csv_of([G(vendor_guid="imagroup")]))
+
+    await run_import(api, account(world), csv_of([G(vendor_guid="imagroup", title="Mine")]))
+
+    theirs = tree.group("imagroup", sub)
+    mine = tree.group("imagroup", ("account", world.account_id))
+    assert theirs["id"] != mine["id"]
+    assert (theirs["title"], mine["title"]) == ("title", "Mine")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_87_parents_of_another_context_are_not_found(
+    api: Api, world: World, tree: Tree
+) -> None:
+    await run_import(api, f"accounts/{world.sub_account_id}", csv_of([G(vendor_guid="theirs")]))
+
+    done = await run_import(api, account(world), csv_of([O(vendor_guid="o",
+                                                           parent_guids="theirs")]))
+
+    assert done["processing_errors"] == [
+        [2, 'Parent references not found prior to this row: ["theirs"]']]
+    assert tree.outcome("o") is None
 
 
 @pytest.mark.gen_test(timeout=30)
