@@ -4,40 +4,21 @@ different root accounts run side by side."""
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pytest
 
-from lms_outcomes_plugin import FormatOptions, GroupRecord, ParsedItem, hookimpl
 from lms_outcomes_plugin.host.app import EmbeddedHost
 from tests.conftest import Api, World
+from tests.slow_format import SlowPlugin
 from tests.tree import Tree
-
-
-class SlowFormat:
-    """One group per line, 20 ms each: long enough for imports to overlap if allowed to."""
-
-    name = "slow"
-
-    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
-        for row, line in enumerate(source, start=1):
-            time.sleep(0.02)
-            yield GroupRecord(row=row, vendor_guid=line.decode().strip(), title="G")
-
-
-class SlowPlugin:
-    @hookimpl
-    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
-        registry.add(SlowFormat())
 
 
 @pytest.fixture
 def plugin_settings(plugin_settings: dict[str, Any]) -> dict[str, Any]:
-    return {**plugin_settings, "batch_size": 2, "extra_plugins": [SlowPlugin()]}
+    return {**plugin_settings, "batch_size": 2, "extra_plugins": [SlowPlugin(pause=0.02)]}
 
 
 @pytest.mark.gen_test(timeout=60)

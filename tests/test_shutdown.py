@@ -6,34 +6,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
-from lms_outcomes_plugin import FormatOptions, GroupRecord, ParsedItem, hookimpl
 from lms_outcomes_plugin.host.app import EmbeddedHost
-
-
-class SlowFormat:
-    """One group per line, slowly, so that shutdown catches the import mid-way."""
-
-    name = "slow"
-
-    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
-        for row, line in enumerate(source, start=1):
-            time.sleep(0.01)
-            yield GroupRecord(row=row, vendor_guid=line.decode().strip(), title="G")
-
-
-class SlowPlugin:
-    @hookimpl
-    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
-        registry.add(SlowFormat())
+from tests.slow_format import SlowPlugin
 
 
 def make_host(db_path: Path) -> EmbeddedHost:
@@ -41,7 +22,7 @@ def make_host(db_path: Path) -> EmbeddedHost:
         "storage_url": f"sqlite:///{db_path}",
         "poll_interval": 0.05,
         "batch_size": 2,
-        "extra_plugins": [SlowPlugin()],
+        "extra_plugins": [SlowPlugin(pause=0.01)],
     }
     return EmbeddedHost(db_path, settings={"lms_outcomes": settings})
 
