@@ -9,8 +9,12 @@ visibility, "already appeared") belong to the engine.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from operator import attrgetter
+from typing import Any, Literal, NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 WorkflowState = Literal["active", "deleted"]
 
@@ -38,8 +42,21 @@ class Rating(NamedTuple):
     description: str
 
 
+def _pickled_as_fields(cls: type[T]) -> type[T]:
+    """Records travel from the parse worker in pickles: rebuilt from their fields in one call,
+    about half the cost of the slotted dataclass's default state handling."""
+    fields = attrgetter(*(field.name for field in dataclasses.fields(cls)))  # type: ignore[arg-type]
+
+    def __reduce__(self: Any) -> tuple[type[T], tuple[Any, ...]]:
+        return cls, fields(self)
+
+    cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    return cls
+
+
 # Records are values by convention; they are not frozen because a frozen dataclass's __init__
 # costs a setattr call per field, the largest single cost of a parsed row.
+@_pickled_as_fields
 @dataclass(slots=True)
 class GroupRecord:
     """An outcome group to create or update (keyed by ``vendor_guid`` in its context)."""
@@ -56,6 +73,7 @@ class GroupRecord:
     canvas_id: str | None = None
 
 
+@_pickled_as_fields
 @dataclass(slots=True)
 class OutcomeRecord:
     """An outcome to create or update (keyed by ``vendor_guid`` across the installation)."""
