@@ -27,6 +27,9 @@ class PluginSettings:
     #: Parse uploads in a child process (the second core; the IOLoop keeps its GIL), or in a
     #: thread of the host process for hosts that cannot start processes.
     parse_in_subprocess: bool = True
+    #: Seconds an import's runner may go without renewing its lease before another process
+    #: (or this one, after a crash) takes the import over and starts it again.
+    import_lease: float = 30.0
     #: How often the runner looks for imports that another process queued, in seconds.
     poll_interval: float = 1.0
     #: Extension plugins (objects or modules) to register besides the entry points.

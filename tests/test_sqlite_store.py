@@ -50,7 +50,7 @@ async def test_foreign_keys_are_enforced_and_a_failed_batch_leaves_nothing(
         group = GroupWrite(root + 1, account, "g1", "G", "", "active", parent_id=root)
         with pytest.raises(sqlite3.IntegrityError):
             async with store.batch() as tx:  # no import 12345: the whole batch fails
-                await tx.apply(BatchWrite(import_id=12345, progress=0, groups=[group],
+                await tx.apply(BatchWrite(import_id=12345, runner="r", progress=0, groups=[group],
                                           errors=[(2, "x")]))
         async with store.batch() as tx:
             existing = await tx.lookup(Lookup(group_keys={("account", 1, "g1")}))

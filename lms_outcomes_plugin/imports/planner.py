@@ -115,7 +115,9 @@ class BatchPlanner:
     def plan(
         self, items: Sequence[ParsedItem], existing: Existing, ids: NewIds, progress: int
     ) -> BatchWrite:
-        batch = BatchWrite(import_id=self.scope.import_id, progress=progress)
+        batch = BatchWrite(
+            import_id=self.scope.import_id, runner=self.scope.runner, progress=progress
+        )
         self._start_batch(existing)
         for item in items:
             try:

@@ -13,16 +13,17 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from hooks.host import LmsHost
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormatRegistry
 from lms_outcomes_plugin.imports.engine import ImportStopped, run_import
 from lms_outcomes_plugin.imports.parsing import Parsers
 from lms_outcomes_plugin.imports.scope import ImportScope
-from lms_outcomes_plugin.models import OutcomeImport
+from lms_outcomes_plugin.models import OutcomeImport, utcnow
 from lms_outcomes_plugin.records import DataFormatError
 from lms_outcomes_plugin.settings import PluginSettings
-from lms_outcomes_plugin.storage import Store
+from lms_outcomes_plugin.storage import ImportTakenOver, Store
 
 log = logging.getLogger("lms_outcomes_plugin.imports")
 
@@ -48,11 +49,10 @@ class ImportRunner:
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._parsers = Parsers(in_process=settings.parse_in_subprocess)
+        #: This runner's name on the imports it owns (one per process and host).
+        self.runner = uuid.uuid4().hex
 
     async def start(self) -> None:
-        requeued = await self._store.requeue_interrupted_imports()
-        if requeued:
-            log.info("requeued %d import(s) interrupted by a previous stop", requeued)
         self._dispatcher = asyncio.create_task(self._dispatch(), name="lms-outcomes-dispatcher")
 
     def wake(self) -> None:
@@ -73,12 +73,24 @@ class ImportRunner:
         while not self._stopping:
             self._wake.clear()
             try:
-                while not self._stopping and (claimed := await self._store.claim_next_import()):
+                await self._keep_leases()
+                while not self._stopping and (
+                    claimed := await self._store.claim_next_import(self.runner)
+                ):
                     self._spawn(claimed)
             except Exception:
                 log.exception("claiming imports failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
+
+    async def _keep_leases(self) -> None:
+        """Renew this runner's leases; take back imports whose runner stopped renewing (a
+        process that died, this one's predecessor included)."""
+        if self._tasks:
+            await self._store.heartbeat(self.runner)
+        lapsed = utcnow() - timedelta(seconds=self._settings.import_lease)
+        if requeued := await self._store.requeue_stale_imports(lapsed):
+            log.info("requeued %d import(s) whose runner stopped (lease lapsed)", requeued)
 
     def _spawn(self, outcome_import: OutcomeImport) -> None:
         task = asyncio.create_task(self._run(outcome_import), name=f"import-{outcome_import.id}")
@@ -92,22 +104,29 @@ class ImportRunner:
     async def _run(self, outcome_import: OutcomeImport) -> None:
         import_id = outcome_import.id
         log.info("import %d started (%s)", import_id, outcome_import.import_type)
+        finish = self._store.finish_import
         try:
             await self._apply(outcome_import)
         except ImportStopped:
-            await self._store.requeue_import(import_id)
+            await self._store.requeue_import(import_id, self.runner)
             log.info("import %d stopped by shutdown; it will resume at the next start", import_id)
             return
+        except ImportTakenOver:
+            log.warning("import %d was taken over by another runner; left to it", import_id)
+            return
         except DataFormatError as error:
-            finished = await self._store.finish_import(import_id, "failed", [(1, str(error))])
+            finished = await finish(import_id, self.runner, "failed", [(1, str(error))])
         except Exception:
             report = uuid.uuid4().hex[:12]
             log.exception("import %d failed unexpectedly (error report %s)", import_id, report)
-            finished = await self._store.finish_import(
-                import_id, "failed", [(1, UNEXPECTED_ERROR.format(report))]
+            finished = await finish(
+                import_id, self.runner, "failed", [(1, UNEXPECTED_ERROR.format(report))]
             )
         else:
-            finished = await self._store.finish_import(import_id, "succeeded")
+            finished = await finish(import_id, self.runner, "succeeded")
+        if finished is None:
+            log.warning("import %d was taken over by another runner; left to it", import_id)
+            return
         log.info("import %d ended %s", import_id, finished.workflow_state)
         await self._on_finished(finished)
 
@@ -116,7 +135,8 @@ class ImportRunner:
         if import_format is None:
             raise DataFormatError(f"Unknown import_type: {outcome_import.import_type}")
         scope = await ImportScope.build(
-            self._host, self._store, outcome_import, self._settings.new_decaying_average
+            self._host, self._store, outcome_import, self.runner,
+            self._settings.new_decaying_average,
         )
         options = FormatOptions(locale=await self._host.locale(scope.context))
         assert outcome_import.attachment_id is not None

@@ -22,6 +22,8 @@ class ImportScope:
 
     host: LmsHost
     import_id: int
+    #: The runner that owns the import (its batches apply only while it does).
+    runner: str
     context: Context
     ref: ContextRef
     root_group_id: int
@@ -39,7 +41,12 @@ class ImportScope:
 
     @classmethod
     async def build(
-        cls, host: LmsHost, store: Store, outcome_import: OutcomeImport, new_decaying: bool
+        cls,
+        host: LmsHost,
+        store: Store,
+        outcome_import: OutcomeImport,
+        runner: str,
+        new_decaying: bool,
     ) -> ImportScope:
         context = await host.find_context(
             outcome_import.context_type,  # type: ignore[arg-type]
@@ -54,6 +61,7 @@ class ImportScope:
         return cls(
             host=host,
             import_id=outcome_import.id,
+            runner=runner,
             context=context,
             ref=ref,
             root_group_id=await store.root_group(ref, context.name or "ROOT"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
@@ -170,11 +171,18 @@ class FriendlyDescriptionWrite:
     description: str | None
 
 
+class ImportTakenOver(Exception):
+    """The runner lost the import (its lease lapsed and another runner took it over); the
+    batch was not applied."""
+
+
 @dataclass(slots=True)
 class BatchWrite:
-    """Everything one batch of records changes, applied in one transaction, in field order."""
+    """Everything one batch of records changes, applied in one transaction, in field order.
+    It is applied only while ``runner`` still owns the import (else ImportTakenOver)."""
 
     import_id: int
+    runner: str
     progress: int
     groups: list[GroupWrite] = field(default_factory=list)
     #: Groups deleted with their whole subtree (groups below and every link in them).
@@ -232,25 +240,34 @@ class Store(Protocol):
         """The most recently *started* import of exactly this context."""
         ...
 
-    async def claim_next_import(self) -> OutcomeImport | None:
+    async def claim_next_import(self, runner: str) -> OutcomeImport | None:
         """Move the oldest ``created`` import whose root account has none ``importing`` to
-        ``importing`` and make it its context's latest; ``None`` when none may start."""
+        ``importing``, owned by ``runner``, and make it its context's latest; ``None`` when
+        none may start."""
+        ...
+
+    async def heartbeat(self, runner: str) -> None:
+        """Renew the lease of every import ``runner`` is running."""
         ...
 
     async def finish_import(
-        self, import_id: int, state: ImportState, errors: Sequence[tuple[int, str]] = ()
-    ) -> OutcomeImport:
+        self,
+        import_id: int,
+        runner: str,
+        state: ImportState,
+        errors: Sequence[tuple[int, str]] = (),
+    ) -> OutcomeImport | None:
         """End the import ``succeeded`` or ``failed`` (progress 100 on success), adding
-        ``errors``, and set ``ended_at``."""
+        ``errors``, and set ``ended_at``; ``None`` when ``runner`` no longer owns it."""
         ...
 
-    async def requeue_import(self, import_id: int) -> None:
-        """Put an ``importing`` import back to ``created`` (shutdown stopped it)."""
+    async def requeue_import(self, import_id: int, runner: str) -> None:
+        """Put an import ``runner`` stopped (at shutdown) back to ``created``."""
         ...
 
-    async def requeue_interrupted_imports(self) -> int:
-        """At startup: put imports left ``importing`` by a stopped process back to
-        ``created``; returns how many."""
+    async def requeue_stale_imports(self, older_than: datetime) -> int:
+        """Put back to ``created`` the imports whose owner last renewed its lease before
+        ``older_than`` (a process that died); they start over. Returns how many."""
         ...
 
     async def created_group_ids(self, import_id: int) -> list[int]: ...

@@ -36,6 +36,7 @@ from lms_outcomes_plugin.models import (
 from lms_outcomes_plugin.storage import (
     BatchWrite,
     Existing,
+    ImportTakenOver,
     LinkedOutcome,
     Lookup,
     OutcomeFields,
@@ -295,19 +296,19 @@ class SqliteStore:
         )
         return _import_from_row(row, errors)
 
-    async def claim_next_import(self) -> OutcomeImport | None:
+    async def claim_next_import(self, runner: str) -> OutcomeImport | None:
         now = _now()
         async with self._transaction() as db:
             rows = await db.execute_fetchall(
                 "UPDATE lms_outcomes_imports SET workflow_state = 'importing', started_at = ?, "
-                "updated_at = ? WHERE id = ("
+                "updated_at = ?, runner_id = ?, heartbeat_at = ? WHERE id = ("
                 "  SELECT i.id FROM lms_outcomes_imports i WHERE i.workflow_state = 'created'"
                 "  AND NOT EXISTS (SELECT 1 FROM lms_outcomes_imports r"
                 "    WHERE r.root_account_id = i.root_account_id"
                 "    AND r.workflow_state = 'importing')"
                 "  ORDER BY i.queued_at, i.id LIMIT 1"
                 f") RETURNING {IMPORT_COLUMNS}",
-                (now, now),
+                (now, now, runner, now),
             )
             claimed = next(iter(rows), None)
             if claimed is None:
@@ -320,27 +321,44 @@ class SqliteStore:
             )
         return _import_from_row(claimed)
 
+    async def heartbeat(self, runner: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE lms_outcomes_imports SET heartbeat_at = ? "
+                "WHERE runner_id = ? AND workflow_state = 'importing'",
+                (_now(), runner),
+            )
+
     async def finish_import(
-        self, import_id: int, state: ImportState, errors: Sequence[tuple[int, str]] = ()
-    ) -> OutcomeImport:
+        self,
+        import_id: int,
+        runner: str,
+        state: ImportState,
+        errors: Sequence[tuple[int, str]] = (),
+    ) -> OutcomeImport | None:
         now = _now()
         async with self._transaction() as db:
-            await _insert_errors(db, import_id, errors, failure=state == "failed")
-            rows = await db.execute_fetchall(
+            rows = list(await db.execute_fetchall(
                 "UPDATE lms_outcomes_imports SET workflow_state = ?, ended_at = ?, updated_at = ?, "
                 "progress = CASE WHEN ? = 'succeeded' THEN 100 ELSE progress END "
-                f"WHERE id = ? RETURNING {IMPORT_COLUMNS}",
-                (state, now, now, state, import_id),
+                "WHERE id = ? AND runner_id = ? AND workflow_state = 'importing' "
+                f"RETURNING {IMPORT_COLUMNS}",
+                (state, now, now, state, import_id, runner),
+            ))
+            if not rows:
+                return None
+            await _insert_errors(db, import_id, errors, failure=state == "failed")
+        return _import_from_row(rows[0])
+
+    async def requeue_import(self, import_id: int, runner: str) -> None:
+        async with self._transaction() as db:
+            await self._requeue(db, "id = ? AND runner_id = ?", (import_id, runner))
+
+    async def requeue_stale_imports(self, older_than: datetime) -> int:
+        async with self._transaction() as db:
+            return await self._requeue(
+                db, "(heartbeat_at IS NULL OR heartbeat_at < ?)", (older_than.isoformat(),)
             )
-        return _import_from_row(next(iter(rows)))
-
-    async def requeue_import(self, import_id: int) -> None:
-        async with self._transaction() as db:
-            await self._requeue(db, "id = ?", (import_id,))
-
-    async def requeue_interrupted_imports(self) -> int:
-        async with self._transaction() as db:
-            return await self._requeue(db, "workflow_state = 'importing'", ())
 
     @staticmethod
     async def _requeue(db: aiosqlite.Connection, where: str, params: Sequence[Any]) -> int:
@@ -445,8 +463,10 @@ INSERT_ROOT = (
     "INSERT INTO lms_outcomes_groups (context_type, context_id, title, is_root, created_at, "
     "updated_at) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING"
 )
+# Also proves the runner still owns the import: no row changed means another took it over.
 PROGRESS = (
-    "UPDATE lms_outcomes_imports SET progress = MAX(progress, ?), updated_at = ? WHERE id = ?"
+    "UPDATE lms_outcomes_imports SET progress = MAX(progress, ?), updated_at = ?, "
+    "heartbeat_at = ? WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'"
 )
 
 
@@ -521,8 +541,12 @@ class SqliteBatch:
         await self._apply_groups(batch, now)
         await self._apply_outcomes(batch, now)
         await self._apply_links(batch, now)
+        cursor = await db.execute(
+            PROGRESS, (batch.progress, now, now, batch.import_id, batch.runner)
+        )
+        if cursor.rowcount == 0:
+            raise ImportTakenOver(batch.import_id)
         await _insert_errors(db, batch.import_id, batch.errors)
-        await db.execute(PROGRESS, (batch.progress, now, batch.import_id))
 
     async def _apply_groups(self, batch: BatchWrite, now: str) -> None:
         # New groups first (a parent before its children, in row order), so that an updated
