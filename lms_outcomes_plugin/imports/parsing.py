@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import multiprocessing
 import os
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormat
-from lms_outcomes_plugin.records import ParsedItem
+from lms_outcomes_plugin.records import DataFormatError, ParsedItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +60,24 @@ def _start(job_id: str, import_format: ImportFormat, path: str, options: FormatO
                          os.fstat(source.fileno()).st_size)
 
 
+class ParseFailed(Exception):
+    """A format raised something other than DataFormatError (its type and traceback are in
+    the message: the exception itself may not survive the trip between processes)."""
+
+
 def _next(job_id: str) -> ParsedBatch | None:
-    """The job's next batch (the first call raises the format's DataFormatError, if any)."""
+    """The job's next batch (the first call raises the format's DataFormatError, if any).
+
+    Whatever a format raises crosses back as a plain DataFormatError or ParseFailed: an
+    exception that cannot be unpickled would break the worker for every running import.
+    """
     job = _jobs[job_id]
-    items = list(itertools.islice(job.items, job.batch_size))
+    try:
+        items = list(itertools.islice(job.items, job.batch_size))
+    except DataFormatError as error:
+        raise DataFormatError(str(error)) from None
+    except Exception:
+        raise ParseFailed(traceback.format_exc()) from None
     return ParsedBatch(items, job.source.tell(), job.size) if items else None
 
 

@@ -146,11 +146,6 @@ def quoted_cells(raw: str, separator: str) -> list[bool]:
         position += 1
 
 
-class _Malformed(DataFormatError):
-    def __init__(self) -> None:
-        super().__init__(INVALID_CSV)
-
-
 class _QuoteChecker:
     """Ruby CSV's quoting rules, fed the text in pieces of any size.
 
@@ -167,7 +162,7 @@ class _QuoteChecker:
         self._previous = "\n"  # the text starts a record
 
     def feed(self, text: str) -> None:
-        """Check the next piece of text; raise _Malformed at the first grammar error."""
+        """Check the next piece of text; raise ``Invalid CSV File`` at the first grammar error."""
         if not text:
             return
         position = self._resolve_pending(text)
@@ -180,7 +175,7 @@ class _QuoteChecker:
             if not in_cell:
                 before = text[quote - 1] if quote else self._previous
                 if before not in self._boundaries:
-                    raise _Malformed  # a stray quote in an unquoted cell
+                    raise DataFormatError(INVALID_CSV)  # a stray quote in an unquoted cell
                 in_cell = True
             elif quote + 1 == len(text):
                 self._quote_pending = True
@@ -189,7 +184,7 @@ class _QuoteChecker:
             elif text[quote + 1] in self._boundaries:
                 in_cell = False
             else:
-                raise _Malformed  # text after a closing quote
+                raise DataFormatError(INVALID_CSV)  # text after a closing quote
             position = quote + 1
         self.in_quoted_cell = in_cell and not self._quote_pending
         self._previous = text[-1]
@@ -197,7 +192,7 @@ class _QuoteChecker:
     def finish(self) -> None:
         """At the end of the file: a quote pending there closed its cell; none may be open."""
         if self.in_quoted_cell:
-            raise _Malformed
+            raise DataFormatError(INVALID_CSV)
 
     def _resolve_pending(self, text: str) -> int:
         if not self._quote_pending:
@@ -207,7 +202,7 @@ class _QuoteChecker:
             self.in_quoted_cell = True
             return 1
         if text[0] not in self._boundaries:
-            raise _Malformed
+            raise DataFormatError(INVALID_CSV)
         self.in_quoted_cell = False
         return 0
 
