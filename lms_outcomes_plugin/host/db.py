@@ -7,6 +7,7 @@ while a server (and the plugin's own connections) use it. The schema is a named,
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -183,6 +184,19 @@ def _name(value: str, what: str) -> str:
     return value.strip()
 
 
+async def _use_wal(conn: aiosqlite.Connection, attempts: int = 100) -> None:
+    """Switch to WAL. While another connection switches the same new file, SQLite answers
+    "database is locked" at once, without waiting for busy_timeout: try again shortly."""
+    for attempt in range(attempts):
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.02)
+
+
 class HostDatabase:
     """The host's tables in one SQLite file. ``await open()`` before use, ``await close()`` after
     (or ``async with``): an unclosed aiosqlite connection keeps the process alive."""
@@ -202,7 +216,7 @@ class HostDatabase:
         try:
             conn.row_factory = sqlite3.Row
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await conn.execute("PRAGMA journal_mode = WAL")
+            await _use_wal(conn)
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             self._conn = conn

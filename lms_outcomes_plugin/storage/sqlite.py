@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -51,9 +52,8 @@ from lms_outcomes_plugin.storage.migrate import load_migrations
 
 MIGRATIONS_TABLE = "lms_outcomes_migrations"
 PRAGMAS = (
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA foreign_keys = ON",
     "PRAGMA busy_timeout = 10000",
+    "PRAGMA foreign_keys = ON",
     # With WAL, NORMAL loses no committed batch on a process crash (only on power loss).
     "PRAGMA synchronous = NORMAL",
 )
@@ -62,6 +62,19 @@ IMPORT_COLUMNS = (
     "learning_outcome_group_id, workflow_state, progress, attachment_id, created_at, "
     "updated_at, ended_at"
 )
+
+
+async def _use_wal(connection: aiosqlite.Connection, attempts: int = 100) -> None:
+    """Switch to WAL. While another connection switches the same new file, SQLite answers
+    "database is locked" at once, without waiting for busy_timeout: try again shortly."""
+    for attempt in range(attempts):
+        try:
+            await connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.02)
 
 
 def title_key(title: str | None) -> str:
@@ -170,6 +183,7 @@ class SqliteStore:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
         for pragma in PRAGMAS:
             await connection.execute(pragma)
+        await _use_wal(connection)
         await connection.create_function("title_key", 1, title_key, deterministic=True)
         return connection
 
