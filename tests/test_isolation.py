@@ -56,6 +56,8 @@ class Holdings:
 
 @dataclass
 class Setup:
+    """A's token and holdings, and B's."""
+
     a_token: str
     a: Holdings
     b: list[Holdings]  # B's root account, sub-account and course
@@ -177,9 +179,15 @@ async def creates(api: Api, path: str) -> list[Response]:
     ]
 
 
+B_NAMES = ("Springfield District", "Springfield Elementary", "Biology 101")
+
+
 def assert_leaks_nothing(response: Response, setup: Setup, tree: Tree) -> None:
-    """No id, guid or title of B's objects appears in an answer to A."""
+    """No guid or title of B's objects, nor the name of one of B's contexts, appears in an
+    answer to A (ids are checked by each test: small numbers appear anywhere)."""
     text = repr(response.body) + repr(dict(response.headers))
+    for name in B_NAMES:
+        assert name not in text
     for guid, title in tree.rows(
         "SELECT vendor_guid, title FROM lms_outcomes_groups WHERE vendor_guid LIKE 'b%' "
         "UNION ALL SELECT vendor_guid, title FROM lms_outcomes_outcomes "
@@ -194,12 +202,15 @@ def assert_leaks_nothing(response: Response, setup: Setup, tree: Tree) -> None:
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_gets_401_on_every_route_of_b_contexts(
-    api: Api, world: World, tree: Tree, a_token: str
+    api: Api, world: World, tree: Tree, a_token: str, lms: EmbeddedHost
 ) -> None:
+    """Every route under B's root account, sub-account and course, with B's real ids (imports,
+    ``latest``, target groups, groups), and every outcome of B: Canvas's 401 unauthorized body
+    without WWW-Authenticate (A's user is authenticated, just not permitted), and nothing of B
+    changes: no import is created, no root group either."""
     setup = await prepare(api, world, tree, a_token)
     a_api = as_a(api, setup)
     before, imports_before = b_rows(tree, world), import_count(tree)
-    # Course ids and account ids are distinct sequences: name B's contexts both ways too.
     for held in setup.b:
         place = held.place
         imports = place.url("/outcome_imports")
@@ -223,6 +234,12 @@ async def test_a_gets_401_on_every_route_of_b_contexts(
     for outcome_id in setup.b_outcomes:
         response = await a_api.get(f"/api/v1/outcomes/{outcome_id}")
         assert (response.status, response.body) == (401, UNAUTHORIZED)
+    # A course of B without a tree yet: A's root_outcome_group does not create its root.
+    empty = Place("course", await lms.db.create_course("Chemistry", account_id=world.account_id))
+    refused = await a_api.get(empty.url("/root_outcome_group"))
+    assert (refused.status, refused.body) == (401, UNAUTHORIZED)
+    assert tree.rows("SELECT count(*) FROM lms_outcomes_groups WHERE context_type = 'course' "
+                     "AND context_id = ?", empty.id) == [(0,)]
 
     assert b_rows(tree, world) == before
     assert import_count(tree) == imports_before
@@ -243,6 +260,9 @@ async def test_a_gets_401_on_every_route_of_b_contexts(
 async def test_b_ids_under_a_context_are_404_and_leak_nothing(
     api: Api, world: World, tree: Tree, a_token: str
 ) -> None:
+    """B's import ids and group ids under A's own context are not found (Canvas's 404s), a
+    target group of B is 404 at POST and creates nothing; A's ``latest``, created group ids,
+    listings and outcomes are A's alone."""
     setup = await prepare(api, world, tree, a_token)
     a_api = as_a(api, setup)
     a = setup.a.place

@@ -307,6 +307,8 @@ async def test_100000_bad_rows(api: Api, world: World, tree: Tree) -> None:
 
 TRICKLE_CHUNKS = 40
 TRICKLE_PAUSE = 0.075
+#: Bound of each wait below: well within the client's request_timeout (20 s) of the trickle.
+WAIT = 15
 
 
 def trickled(data: bytes, halfway: asyncio.Event, others_done: asyncio.Event,
@@ -320,7 +322,7 @@ def trickled(data: bytes, halfway: asyncio.Event, others_done: asyncio.Event,
     async def produce(write: Callable[[bytes], Any]) -> None:
         for index, chunk in enumerate(chunks):
             if index == len(chunks) - 1:
-                await asyncio.wait_for(others_done.wait(), timeout=60)
+                await asyncio.wait_for(others_done.wait(), timeout=WAIT)
                 log.append("trickle: last chunk")
             await write(chunk)
             if index == len(chunks) // 2:
@@ -352,7 +354,7 @@ async def test_a_trickled_body_holds_nothing_up(
 
     async def others() -> None:
         try:
-            await asyncio.wait_for(halfway.wait(), timeout=60)
+            await asyncio.wait_for(halfway.wait(), timeout=WAIT)
             log.append("others: start")
             await other_requests()
             log.append("others: done")
@@ -369,7 +371,7 @@ async def test_a_trickled_body_holds_nothing_up(
         assert groups.status == 200
         other = await api.post_csv(imports, csv_of([G(vendor_guid="other", title="Other")]))
         assert other.status == 200, other.body
-        finished = await api.wait_for_import(f"{imports}/{other.body['id']}", seconds=60)
+        finished = await api.wait_for_import(f"{imports}/{other.body['id']}", seconds=WAIT)
         assert finished.body["workflow_state"] == "succeeded"
 
     helper = asyncio.ensure_future(others())
