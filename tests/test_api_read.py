@@ -969,3 +969,25 @@ async def test_full_style_links_carry_the_contexts_friendly_description(
     assert [link["outcome"]["friendly_description"] for link in full.body] == ["Hi"]
     assert [link["outcome"]["friendly_description"] for link in every.body] == ["Hi"]
     assert "friendly_description" not in abbreviated.body[0]["outcome"]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_hostile_ids_and_pages_are_404_or_pages_never_500(
+    api: Api, world: World, tree: Tree
+) -> None:
+    await run_import(api, f"accounts/{world.account_id}", csv_of([G(vendor_guid="g")]))
+    root = (await api.get(f"/api/v1/accounts/{world.account_id}/root_outcome_group",
+                          follow_redirects=True)).body["id"]
+    for bad in ("²", "٣", str(2**63), "9" * 5000):
+        for path in (f"/api/v1/accounts/{world.account_id}/outcome_groups/{bad}",
+                     f"/api/v1/outcomes/{bad}",
+                     f"/api/v1/accounts/{world.account_id}/outcome_imports/{bad}",
+                     f"/api/v1/accounts/{bad}/outcome_group_links"):
+            assert (await api.get(path)).status == 404, (path[:80])
+    subgroups = f"/api/v1/accounts/{world.account_id}/outcome_groups/{root}/subgroups"
+    far = await api.get(f"{subgroups}?page={'9' * 5000}")
+    assert (far.status, far.body) == (200, [])
+    assert (await api.get(f"{subgroups}?page=²")).status == 404
+    many = await api.get(f"{subgroups}?per_page={'9' * 5000}")
+    assert many.status == 200
+    assert "per_page=100" in many.headers["Link"]

@@ -6,6 +6,7 @@ Authentication and authorization happen in ``prepare()``, before any request bod
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import tornado.web
@@ -15,6 +16,20 @@ from lms_outcomes_plugin.api import errors
 
 if TYPE_CHECKING:
     from lms_outcomes_plugin.service import OutcomesService
+
+#: Ids are SQLite/PostgreSQL integers: ASCII digits that fit 64 bits (str.isdigit also takes
+#: "²" and "٣", and int() refuses more than 4,300 digits).
+_ID = re.compile(r"[0-9]{1,19}")
+MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """The id in a path segment, or None (Canvas answers 404)."""
+    if not _ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
 
 #: URL segment -> host context type.
 CONTEXT_TYPES = {"accounts": "account", "courses": "course"}

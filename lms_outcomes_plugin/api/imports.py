@@ -12,7 +12,7 @@ import tornado.web
 
 from hooks.host import IMPORT_OUTCOMES, MANAGE_OUTCOMES
 from lms_outcomes_plugin.api import errors
-from lms_outcomes_plugin.api.base import ApiHandler
+from lms_outcomes_plugin.api.base import ApiHandler, parse_id
 from lms_outcomes_plugin.api.multipart import FormParserError, MultipartUpload
 from lms_outcomes_plugin.formats import DEFAULT_IMPORT_TYPE
 from lms_outcomes_plugin.models import ContextRef, NewImport, OutcomeImport
@@ -98,7 +98,8 @@ class CreateImportHandler(ImportJsonMixin):
         """SPEC decision 2: a missing, deleted or foreign target group is 404 at POST."""
         if group_id is None:
             return None
-        group = await self.service.store.get_group(int(group_id)) if group_id.isdigit() else None
+        group_key = parse_id(group_id)
+        group = await self.service.store.get_group(group_key) if group_key else None
         if (
             group is None
             or group.workflow_state == "deleted"
@@ -111,7 +112,10 @@ class CreateImportHandler(ImportJsonMixin):
         """A declared length over the cap is refused before the body is read; a chunked body
         is counted as it arrives (``data_received``)."""
         length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > self._cap:
+        # Over 19 digits is over any cap (and int() refuses 4,300 digits).
+        if length is not None and length.isdigit() and (
+            len(length) > 19 or int(length) > self._cap
+        ):
             self.fail(413, self._too_large())
 
     @property
@@ -228,7 +232,8 @@ class ShowImportHandler(ImportJsonMixin):
         if import_id == "latest":
             found = await store.get_latest_import(context)
         else:
-            found = await store.get_import(context, int(import_id)) if import_id.isdigit() else None
+            key = parse_id(import_id)
+            found = await store.get_import(context, key) if key else None
         if found is None:
             self.fail(404, {"message": f"Couldn't find OutcomeImport with 'id'={import_id}"})
         return found

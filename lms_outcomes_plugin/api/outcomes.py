@@ -8,7 +8,7 @@ from typing import Any
 
 from hooks.host import MANAGE_OUTCOMES, READ_OUTCOMES
 from lms_outcomes_plugin.api import errors
-from lms_outcomes_plugin.api.base import ApiHandler
+from lms_outcomes_plugin.api.base import ApiHandler, parse_id
 from lms_outcomes_plugin.api.pagination import InvalidPage, PageRequest
 from lms_outcomes_plugin.api.views import Views, context_path
 from lms_outcomes_plugin.models import ContextRef
@@ -41,7 +41,8 @@ class TreeHandler(ApiHandler):
 
     async def group_in(self, context: ContextRef, group_id: str) -> StoredGroup:
         """An active group of this context, else Canvas's 404."""
-        group = await self.service.store.get_group(int(group_id)) if group_id.isdigit() else None
+        key = parse_id(group_id)
+        group = await self.service.store.get_group(key) if key else None
         if group is None or group.workflow_state == "deleted" or group.context != context:
             self.fail(404, errors.NOT_FOUND)
         return group
@@ -182,7 +183,8 @@ class OutcomeHandler(TreeHandler):
     async def get(self, outcome_id: str) -> None:
         await self.authenticate()
         store = self.service.store
-        outcome = await store.get_outcome(int(outcome_id)) if outcome_id.isdigit() else None
+        key = parse_id(outcome_id)
+        outcome = await store.get_outcome(key) if key else None
         if outcome is None or outcome.workflow_state == "deleted":
             self.fail(404, errors.NOT_FOUND)
         if outcome.context.type is not None:

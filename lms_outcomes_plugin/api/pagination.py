@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -15,6 +16,8 @@ MAX_PER_PAGE = 100
 #: Query parameters the Link header's URLs leave out (and set anew).
 EXCLUDED = frozenset({"page", "per_page", "access_token", "api_key"})
 RELS = ("current", "next", "prev", "first", "last")
+#: Pages beyond this are all past the end of any listing (and their offset fits SQLite's).
+MAX_PAGE = 10**9
 
 
 class InvalidPage(ValueError):
@@ -60,9 +63,11 @@ def _page_number(request: HTTPServerRequest) -> int:
     raw = _argument(request, "page")
     if raw is None:
         return 1
-    if not raw.isdigit() or int(raw) < 1:
+    if not re.fullmatch(r"[0-9]+", raw) or not raw.strip("0"):
         raise InvalidPage(raw)
-    return int(raw)
+    # A page past the end is [] (Canvas); past what an offset can hold, it is the same page.
+    significant = raw.lstrip("0")
+    return int(significant) if len(significant) <= 9 else MAX_PAGE
 
 
 def _per_page(request: HTTPServerRequest) -> int:
@@ -70,7 +75,9 @@ def _per_page(request: HTTPServerRequest) -> int:
     raw = (_argument(request, "per_page") or str(PER_PAGE)).strip()
     digits = raw[1:] if raw[:1] in "+-" else raw
     prefix = len(digits) - len(digits.lstrip("0123456789"))
-    value = int(digits[:prefix] or 0) * (-1 if raw.startswith("-") else 1)
+    # Clamped to 100 anyway: a few digits decide it (int() refuses 4,300).
+    significant = digits[:prefix].lstrip("0")[:6]
+    value = int(significant or 0) * (-1 if raw.startswith("-") else 1)
     return min(max(value, 1), MAX_PER_PAGE)
 
 

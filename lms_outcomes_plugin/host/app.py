@@ -241,7 +241,7 @@ def _parse_id(value: int | str) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        if not _DIGITS.fullmatch(value):
+        if not _DIGITS.fullmatch(value) or len(value) > 19:  # int() refuses 4,300 digits
             return None
         value = int(value)
     if not isinstance(value, int) or not 0 < value <= MAX_ID:
