@@ -14,6 +14,7 @@ import asyncio
 import functools
 import itertools
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +49,8 @@ BATCHES = FIRST.count // BATCH
 CONTEXT = "accounts/1"  # the root account `serve` creates on an empty database
 ACCOUNT = ("account", 1)
 # A short lease: a restarted server takes back the killed one's import within seconds.
-SETTINGS = (f"lms_outcomes.batch_size={BATCH}", "lms_outcomes.import_lease=2")
+LEASE = 2
+SETTINGS = (f"lms_outcomes.batch_size={BATCH}", f"lms_outcomes.import_lease={LEASE}")
 NO_ORPHANS = {
     "links without their outcome": 0,
     "links without their group": 0,
@@ -147,6 +149,9 @@ def test_kill_leaves_whole_batches_only(killed: Killed) -> None:
 def test_restart_after_kill_finishes_both_imports_in_order(killed: Killed, tmp_path: Path) -> None:
     """Restart: on the killed server's database, the interrupted import runs again from the start
     and the queued one after it; both succeed with the full tree and no error twice."""
+    # Past the killed runner's lease, so the new server takes the import back as it starts
+    # (before it serves): status then never goes back from importing to created.
+    time.sleep(LEASE + 1)
     server = Serve(killed.db, tmp_path / "after", *SETTINGS)
     try:
         first = server.wait_until_ended(CONTEXT, killed.first)

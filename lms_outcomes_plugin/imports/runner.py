@@ -53,6 +53,8 @@ class ImportRunner:
         self.runner = uuid.uuid4().hex
 
     async def start(self) -> None:
+        # Before the host serves: imports whose runner died are queued again at once.
+        await self._keep_leases()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="lms-outcomes-dispatcher")
 
     def wake(self) -> None:
