@@ -54,6 +54,8 @@ class CreateImportHandler(ImportJsonMixin):
     received = 0
     #: Set once the request was answered while its body was still arriving.
     refused = False
+    #: Set when post() starts: Tornado calls it only once the whole body was read.
+    body_read = False
     committed = False
 
     async def prepare(self) -> None:
@@ -148,7 +150,17 @@ class CreateImportHandler(ImportJsonMixin):
         self.refused = True
         self.send_json(body, status)
 
+    def finish(self, chunk: str | bytes | dict[Any, Any] | None = None) -> asyncio.Future[None]:
+        # An answer before the whole body was read (any refusal of prepare() or _refuse, a
+        # write_error) makes Tornado close the connection rather than read the rest: say so
+        # (RFC 9112 section 9.6), or a keep-alive client sends its next request into a
+        # closed socket. Tornado adds the header itself only when it knew before answering.
+        if not self.body_read:
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
+
     async def post(self, *_: str) -> None:
+        self.body_read = True
         if self.refused:
             return
         if self.form is not None:
