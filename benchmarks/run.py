@@ -32,6 +32,7 @@ from pathlib import Path
 
 from benchmarks.generate import write
 from lms_outcomes_plugin.storage.migrate import load_migrations
+from lms_outcomes_plugin.storage.sql import sort_title
 
 TOKEN = "benchmark-token"
 BATCH = 1000
@@ -139,6 +140,7 @@ def floor(path: Path, folder: Path) -> float:
     db = sqlite3.connect(db_path, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
+    db.create_function("sort_title", 1, sort_title, deterministic=True)  # for a migration
     for migration in load_migrations("sqlite"):
         db.executescript(migration.sql)
     db.execute("INSERT INTO lms_outcomes_imports (id, context_type, context_id, "

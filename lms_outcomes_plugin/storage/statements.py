@@ -1,7 +1,14 @@
-"""The SQL of the outcome tree: lookups and batch writes, in qmark style.
+"""The SQL both backends share: imports and their queue, the outcome tree's lookups and batch
+writes, and the read API.
 
-Lists travel as one JSON parameter (``json_each``), so a batch of any size is one statement and
-never meets a bound-variable limit. Writes name every object by id.
+Statements are written in qmark style with a few named macros for where the dialects differ
+(see :class:`~lms_outcomes_plugin.storage.sql.Dialect`): ``{ids}`` and ``{texts}`` read a JSON
+list parameter as a subquery, ``{json_rows}`` a JSON list of lists as a table with a ``value``
+column, ``{greatest}`` is the two-argument maximum, ``{skip_locked}`` the row locking of the
+queue and ``{clock}`` the time an import starts or ends (a parameter, or the database's clock
+where imports start and end side by side). Lists travel as one JSON parameter, so a batch of
+any size is one statement and never meets a bound-variable limit. Writes name every object by
+id.
 """
 
 GROUP_COLUMNS = (
@@ -18,25 +25,25 @@ LINK_COLUMNS = "id, group_id, outcome_id, context_type, context_id, workflow_sta
 # params: JSON [guid, ...], JSON [id, ...]
 SELECT_OUTCOMES = f"""
 SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes
-WHERE vendor_guid IN (SELECT value FROM json_each(?)) OR id IN (SELECT value FROM json_each(?))
+WHERE vendor_guid IN ({{texts}}) OR id IN ({{ids}})
 """
 # params: JSON [id, ...]
 SELECT_LINKS = f"""
 SELECT {LINK_COLUMNS} FROM lms_outcomes_links
-WHERE outcome_id IN (SELECT value FROM json_each(?)) ORDER BY id
+WHERE outcome_id IN ({{ids}}) ORDER BY id
 """
 # params: JSON [id, ...], JSON [[context_type, context_id, vendor_guid], ...]
 SELECT_GROUPS = f"""
-SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups WHERE id IN (SELECT value FROM json_each(?))
+SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups WHERE id IN ({{ids}})
 UNION
-SELECT g.{GROUP_COLUMNS.replace(", ", ", g.")} FROM json_each(?) AS k
+SELECT g.{GROUP_COLUMNS.replace(", ", ", g.")} FROM {{json_rows}} AS k
 JOIN lms_outcomes_groups AS g ON g.context_type = k.value ->> 0
-    AND g.context_id = k.value ->> 1 AND g.vendor_guid = k.value ->> 2
+    AND g.context_id = CAST(k.value ->> 1 AS BIGINT) AND g.vendor_guid = k.value ->> 2
 """
 # params: import id, JSON [guid, ...]: Canvas's find_parents (groups the import processed)
 SELECT_PARENTS = f"""
 SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups
-WHERE outcome_import_id = ? AND vendor_guid IN (SELECT value FROM json_each(?))
+WHERE outcome_import_id = ? AND vendor_guid IN ({{texts}})
 """
 # params: group id
 SELECT_ANCESTORS = """
@@ -49,23 +56,24 @@ WITH RECURSIVE chain(id, parent_id, depth) AS (
 SELECT id FROM chain ORDER BY depth
 """
 
-# params: id, context_type, context_id, parent_id, vendor_guid, title, description,
-#         workflow_state, outcome_import_id, created_at, updated_at
+# params: id, context_type, context_id, parent_id, vendor_guid, title, sort_title,
+#         description, workflow_state, outcome_import_id, created_at, updated_at
 INSERT_GROUP = """
 INSERT INTO lms_outcomes_groups (id, context_type, context_id, parent_id, vendor_guid, title,
-    description, workflow_state, outcome_import_id, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    sort_title, description, workflow_state, outcome_import_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-# params: parent_id, title, description, workflow_state, outcome_import_id, changed,
-#         updated_at, id
+# params: parent_id, title, sort_title, description, workflow_state, outcome_import_id,
+#         changed, updated_at, id
 UPDATE_GROUP = """
-UPDATE lms_outcomes_groups SET parent_id = ?, title = ?, description = ?, workflow_state = ?,
-    outcome_import_id = ?, updated_at = CASE WHEN ? THEN ? ELSE updated_at END
+UPDATE lms_outcomes_groups SET parent_id = ?, title = ?, sort_title = ?, description = ?,
+    workflow_state = ?, outcome_import_id = ?,
+    updated_at = CASE WHEN ? THEN ? ELSE updated_at END
 WHERE id = ?
 """
 _SUBTREE = """
 WITH RECURSIVE subtree(id) AS (
-    SELECT ?
+    SELECT CAST(? AS BIGINT)
     UNION ALL
     SELECT g.id FROM lms_outcomes_groups g JOIN subtree s ON g.parent_id = s.id
 )
@@ -82,19 +90,19 @@ WHERE id IN (SELECT id FROM subtree) AND workflow_state != 'deleted'
 """
 
 _OUTCOME_FIELDS = (
-    "title, description, display_name, calculation_method, calculation_int, mastery_points, "
-    "points_possible, ratings, workflow_state"
+    "title, sort_title, description, display_name, calculation_method, calculation_int, "
+    "mastery_points, points_possible, ratings, workflow_state"
 )
-# params: id, context_type, context_id, vendor_guid, <9 fields>, outcome_import_id,
+# params: id, context_type, context_id, vendor_guid, <10 fields>, outcome_import_id,
 #         created_at, updated_at
 INSERT_OUTCOME = f"""
 INSERT INTO lms_outcomes_outcomes (id, context_type, context_id, vendor_guid, {_OUTCOME_FIELDS},
     outcome_import_id, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-# params: <9 fields>, outcome_import_id, changed, updated_at, id
+# params: <10 fields>, outcome_import_id, changed, updated_at, id
 UPDATE_OUTCOME = """
-UPDATE lms_outcomes_outcomes SET title = ?, description = ?, display_name = ?,
+UPDATE lms_outcomes_outcomes SET title = ?, sort_title = ?, description = ?, display_name = ?,
     calculation_method = ?, calculation_int = ?, mastery_points = ?, points_possible = ?,
     ratings = ?, workflow_state = ?, outcome_import_id = ?,
     updated_at = CASE WHEN ? THEN ? ELSE updated_at END
@@ -113,7 +121,7 @@ WHERE lms_outcomes_links.workflow_state != 'active'
 # params: updated_at, JSON [id, ...]
 UNLINK = """
 UPDATE lms_outcomes_links SET workflow_state = 'deleted', updated_at = ?
-WHERE id IN (SELECT value FROM json_each(?)) AND workflow_state != 'deleted'
+WHERE id IN ({ids}) AND workflow_state != 'deleted'
 """
 
 # params: context_type, context_id, outcome_id, description, created_at, updated_at
@@ -133,16 +141,11 @@ UPDATE lms_outcomes_friendly_descriptions SET workflow_state = 'deleted', update
 WHERE context_type = ? AND context_id = ? AND outcome_id = ? AND workflow_state != 'deleted'
 """
 
-# The highest ids in use: a batch's new objects take the ids after them (under the write lock).
-MAX_IDS = """
-SELECT (SELECT COALESCE(MAX(id), 0) FROM lms_outcomes_groups),
-       (SELECT COALESCE(MAX(id), 0) FROM lms_outcomes_outcomes)
-"""
 
 
 # --- the read API ------------------------------------------------------------------------------
-# Titles sort as Canvas's collation key does: without regard to case or accents. ``title_key``
-# is a function each backend provides (see sqlite.title_key).
+# Titles sort as Canvas's collation key does, without regard to case or accents: by the
+# ``sort_title`` stored beside each title (see sql.sort_title).
 
 _G = "g." + GROUP_COLUMNS.replace(", ", ", g.")
 _O = "o." + OUTCOME_COLUMNS.replace(", ", ", o.")
@@ -151,7 +154,7 @@ _L = "l." + LINK_COLUMNS.replace(", ", ", l.")
 # params: group id, limit, offset
 SUBGROUPS = f"""
 SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups
-WHERE parent_id = ? AND workflow_state = 'active' ORDER BY title_key(title), title, id
+WHERE parent_id = ? AND workflow_state = 'active' ORDER BY sort_title, title, id
 LIMIT ? OFFSET ?
 """
 COUNT_SUBGROUPS = (
@@ -165,7 +168,7 @@ JOIN lms_outcomes_groups g ON g.id = l.group_id
 # params: group id, limit, offset
 GROUP_LINKS = f"""{_LINKED}
 WHERE l.group_id = ? AND l.workflow_state = 'active'
-ORDER BY title_key(o.title), o.title, l.id LIMIT ? OFFSET ?
+ORDER BY o.sort_title, o.title, l.id LIMIT ? OFFSET ?
 """
 COUNT_GROUP_LINKS = (
     "SELECT COUNT(*) FROM lms_outcomes_links WHERE group_id = ? AND workflow_state = 'active'"
@@ -193,5 +196,138 @@ COUNT_CONTEXT_GROUPS = (
 FRIENDLY_DESCRIPTIONS = """
 SELECT outcome_id, description FROM lms_outcomes_friendly_descriptions
 WHERE context_type = ? AND context_id = ? AND workflow_state = 'active'
-    AND outcome_id IN (SELECT value FROM json_each(?))
+    AND outcome_id IN ({ids})
 """
+
+
+# --- imports, their errors and the runner's queue ----------------------------------------------
+
+IMPORT_COLUMNS = (
+    "id, context_type, context_id, root_account_id, import_type, user_id, "
+    "learning_outcome_group_id, workflow_state, progress, attachment_id, created_at, "
+    "updated_at, ended_at"
+)
+# params: filename, content_type, size, storage_key, created_at
+INSERT_ATTACHMENT = """
+INSERT INTO lms_outcomes_attachments (filename, content_type, size, storage_key, created_at)
+VALUES (?, ?, ?, ?, ?) RETURNING id
+"""
+# params: context_type, context_id, root_account_id, import_type, user_id,
+#         learning_outcome_group_id, created_at, updated_at
+INSERT_IMPORT = """
+INSERT INTO lms_outcomes_imports (context_type, context_id, root_account_id, import_type,
+    user_id, learning_outcome_group_id, workflow_state, progress, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, 'initializing', 0, ?, ?) RETURNING id
+"""
+# params: attachment_id, queued_at, updated_at, id
+QUEUE_IMPORT = f"""
+UPDATE lms_outcomes_imports SET attachment_id = ?, workflow_state = 'created', queued_at = ?,
+    updated_at = ?
+WHERE id = ? RETURNING {IMPORT_COLUMNS}
+"""
+# params: id, context_type, context_id
+SELECT_IMPORT = f"""
+SELECT {IMPORT_COLUMNS} FROM lms_outcomes_imports
+WHERE id = ? AND context_type = ? AND context_id = ? AND workflow_state != 'initializing'
+"""
+# params: context_type, context_id
+SELECT_LATEST_IMPORT = f"""
+SELECT {IMPORT_COLUMNS} FROM lms_outcomes_imports WHERE id = (
+    SELECT outcome_import_id FROM lms_outcomes_latest_imports
+    WHERE context_type = ? AND context_id = ?)
+"""
+# params: import id, limit
+SELECT_ERRORS = """
+SELECT row, message FROM lms_outcomes_import_errors WHERE outcome_import_id = ?
+ORDER BY row, id LIMIT ?
+"""
+# params: import id, row, message, failure
+INSERT_ERROR = """
+INSERT INTO lms_outcomes_import_errors (outcome_import_id, row, message, failure)
+VALUES (?, ?, ?, ?)
+"""
+# Only the oldest created import (by id: imports are created one at a time) of each root
+# account may start, and only while none of its root account is importing: so a runner that
+# skips a row another runner has locked never starts a younger import of that root account in
+# its place.
+# params: started_at, updated_at, runner_id, heartbeat_at
+CLAIM_IMPORT = f"""
+UPDATE lms_outcomes_imports SET workflow_state = 'importing', started_at = {{clock}},
+    updated_at = ?, runner_id = ?, heartbeat_at = ?
+WHERE id = (
+    SELECT i.id FROM lms_outcomes_imports i
+    WHERE i.workflow_state = 'created'
+    AND NOT EXISTS (SELECT 1 FROM lms_outcomes_imports r
+        WHERE r.root_account_id = i.root_account_id AND r.workflow_state = 'importing')
+    AND NOT EXISTS (SELECT 1 FROM lms_outcomes_imports o
+        WHERE o.root_account_id = i.root_account_id AND o.workflow_state = 'created'
+        AND o.id < i.id)
+    ORDER BY i.id LIMIT 1 {{skip_locked}}
+) AND workflow_state = 'created'
+RETURNING {IMPORT_COLUMNS}
+"""
+# params: context_type, context_id, import id
+SET_LATEST_IMPORT = """
+INSERT INTO lms_outcomes_latest_imports (context_type, context_id, outcome_import_id)
+VALUES (?, ?, ?)
+ON CONFLICT (context_type, context_id) DO UPDATE SET outcome_import_id = excluded.outcome_import_id
+"""
+# params: heartbeat_at, runner_id
+HEARTBEAT = """
+UPDATE lms_outcomes_imports SET heartbeat_at = ?
+WHERE runner_id = ? AND workflow_state = 'importing'
+"""
+# params: state, ended_at, updated_at, state, id, runner_id
+FINISH_IMPORT = f"""
+UPDATE lms_outcomes_imports SET workflow_state = ?, ended_at = {{clock}}, updated_at = ?,
+    progress = CASE WHEN ? = 'succeeded' THEN 100 ELSE progress END
+WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'
+RETURNING {IMPORT_COLUMNS}
+"""
+# Also proves the runner still owns the import: no row changed means another took it over.
+# params: progress, updated_at, heartbeat_at, id, runner_id
+PROGRESS = """
+UPDATE lms_outcomes_imports SET progress = {greatest}(progress, ?), updated_at = ?,
+    heartbeat_at = ?
+WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'
+"""
+# The requeue of interrupted imports: ``{where}`` picks them (its params come first).
+_INTERRUPTED = (
+    "(SELECT id FROM lms_outcomes_imports WHERE {where} AND workflow_state = 'importing')"
+)
+REQUEUE_ERRORS = f"DELETE FROM lms_outcomes_import_errors WHERE outcome_import_id IN {_INTERRUPTED}"
+REQUEUE_GROUP_STAMPS = (
+    f"UPDATE lms_outcomes_groups SET outcome_import_id = NULL "
+    f"WHERE outcome_import_id IN {_INTERRUPTED}"
+)
+REQUEUE_OUTCOME_STAMPS = (
+    f"UPDATE lms_outcomes_outcomes SET outcome_import_id = NULL "
+    f"WHERE outcome_import_id IN {_INTERRUPTED}"
+)
+# params: updated_at, then {where}'s
+REQUEUE = (
+    "UPDATE lms_outcomes_imports SET workflow_state = 'created', updated_at = ? "
+    "WHERE {where} AND workflow_state = 'importing'"
+)
+BY_RUNNER = "id = ? AND runner_id = ?"
+LAPSED = "(heartbeat_at IS NULL OR heartbeat_at < ?)"
+# params: import id
+CREATED_GROUP_IDS = (
+    "SELECT id FROM lms_outcomes_groups WHERE outcome_import_id = ? ORDER BY id"
+)
+
+# --- single objects ------------------------------------------------------------------------------
+
+# params: context_type, context_id
+SELECT_ROOT = """
+SELECT id FROM lms_outcomes_groups
+WHERE context_type IS NOT DISTINCT FROM ? AND context_id IS NOT DISTINCT FROM ? AND is_root
+"""
+# params: context_type, context_id, title, sort_title, created_at, updated_at
+INSERT_ROOT = """
+INSERT INTO lms_outcomes_groups (context_type, context_id, title, sort_title, is_root,
+    created_at, updated_at)
+VALUES (?, ?, ?, ?, TRUE, ?, ?) ON CONFLICT DO NOTHING
+"""
+SELECT_GROUP = f"SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups WHERE id = ?"
+SELECT_OUTCOME = f"SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes WHERE id = ?"

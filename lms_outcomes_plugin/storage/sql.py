@@ -1,0 +1,520 @@
+"""The store both SQL backends share: every query of the :class:`~.Store` protocol, written once
+over a small connection interface, with the few places the dialects differ named in a
+:class:`Dialect`. A backend brings its connections, its transactions, its attachments and how
+it reserves ids; the SQL lives in :mod:`.statements`.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal, Protocol
+
+from lms_outcomes_plugin.models import (
+    ERRORS_SHOWN,
+    Attachment,
+    ContextRef,
+    ImportState,
+    NewImport,
+    OutcomeImport,
+    cut_message,
+    utcnow,
+)
+from lms_outcomes_plugin.storage import (
+    BatchWrite,
+    Existing,
+    ImportTakenOver,
+    LinkedOutcome,
+    Lookup,
+    OutcomeFields,
+    Page,
+    StoredGroup,
+    StoredLink,
+    StoredOutcome,
+)
+from lms_outcomes_plugin.storage import statements as sql
+from lms_outcomes_plugin.storage.migrate import load_migrations
+
+MIGRATIONS_TABLE = "lms_outcomes_migrations"
+#: The kinds of write transaction that must wait for one another (see SqlStore._serialized).
+Serialized = Literal["tree", "queue"]
+
+
+class Connection(Protocol):
+    """What the shared store needs of a database connection (or of a transaction on one)."""
+
+    async def fetch(self, query: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]: ...
+
+    async def execute(self, query: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns how many rows it changed."""
+        ...
+
+    async def executemany(self, query: str, params: Iterable[Sequence[Any]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Where a backend's SQL differs from :mod:`.statements`' qmark text."""
+
+    name: str
+    #: The ``{macro}`` texts of the shared statements (see statements' docstring).
+    macros: Mapping[str, str]
+    #: ``$1, $2, ...`` (asyncpg) instead of ``?`` (sqlite3).
+    numbered_params: bool = False
+    #: How a time travels to the database (ISO text for SQLite, a datetime for asyncpg).
+    encode_time: Callable[[datetime], Any] = datetime.isoformat
+    _compiled: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __call__(self, template: str) -> str:
+        """The statement in this dialect (compiled once per template)."""
+        compiled = self._compiled.get(template)
+        if compiled is None:
+            compiled = template.format_map(self.macros)
+            if self.numbered_params:
+                compiled = to_numbered_params(compiled)
+            self._compiled[template] = compiled
+        return compiled
+
+
+def to_numbered_params(query: str) -> str:
+    """``?`` placeholders as ``$1, $2, ...`` (the statements hold no other ``?``)."""
+    parts = query.split("?")
+    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+
+
+def sort_title(title: str) -> str:
+    """How titles sort: case and accents folded, as Canvas's collation key does."""
+    if title.isascii():
+        return title.casefold()
+    decomposed = unicodedata.normalize("NFKD", title)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def as_time(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+class SqlStore:
+    """The :class:`~lms_outcomes_plugin.storage.Store` over a backend's connections.
+
+    A backend subclass provides :meth:`_transaction` (a write transaction), :meth:`_reader`
+    (a connection for reads outside any write), :meth:`_batch_of` (its :class:`SqlBatch`) and,
+    when its writers run side by side, :meth:`_serialized`.
+    """
+
+    dialect: Dialect
+
+    def _transaction(self) -> AbstractAsyncContextManager[Connection]:
+        raise NotImplementedError
+
+    def _reader(self) -> Connection:
+        raise NotImplementedError
+
+    def _batch_of(self, db: Connection) -> SqlBatch:
+        raise NotImplementedError
+
+    def _serialized(self, writes: Serialized) -> AbstractAsyncContextManager[Connection]:
+        """A write transaction that waits for every other of the same kind: ``"tree"`` (a
+        batch must find what it looked up unchanged when it writes) or ``"queue"`` (imports are
+        created, and so ordered, one at a time). A backend whose writers run side by side
+        serializes them; one writer at a time already does."""
+        return self._transaction()
+
+    async def _read(self, query: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return await self._reader().fetch(self.dialect(query), params)
+
+    def _now(self) -> Any:
+        return self.dialect.encode_time(utcnow())
+
+    async def _migrate(self, db: Connection) -> None:
+        """Apply this dialect's pending migrations, inside the caller's transaction."""
+        await db.execute(
+            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in await db.fetch(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+        for migration in load_migrations(self.dialect.name):
+            if migration.name in done:
+                continue
+            for statement in _statements(migration.sql):
+                await db.execute(statement)
+            await db.execute(
+                self.dialect(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)"),
+                (migration.name, utcnow().isoformat()),
+            )
+
+    # imports ---------------------------------------------------------------------------------
+
+    async def add_attachment(
+        self, filename: str, content_type: str, size: int, key: str
+    ) -> Attachment:
+        async with self._transaction() as db:
+            return await self._add_attachment(db, filename, content_type, size, key)
+
+    async def _add_attachment(
+        self, db: Connection, filename: str, content_type: str, size: int, key: str
+    ) -> Attachment:
+        rows = await db.fetch(
+            self.dialect(sql.INSERT_ATTACHMENT), (filename, content_type, size, key, self._now())
+        )
+        return Attachment(rows[0][0], filename, content_type, size)
+
+    async def get_attachment(self, attachment_id: int) -> Attachment | None:
+        rows = await self._read(
+            "SELECT id, filename, content_type, size FROM lms_outcomes_attachments WHERE id = ?",
+            (attachment_id,),
+        )
+        return Attachment(*rows[0]) if rows else None
+
+    async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
+        d = self.dialect
+        async with self._serialized("queue") as db:
+            now = self._now()
+            created = await db.fetch(d(sql.INSERT_IMPORT), (
+                new.context.type, new.context.id, new.root_account_id, new.import_type,
+                new.user_id, new.learning_outcome_group_id, now, now,
+            ))
+            rows = await db.fetch(d(sql.QUEUE_IMPORT), (attachment.id, now, now, created[0][0]))
+        return _import_from_row(rows[0])
+
+    async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
+        rows = await self._read(sql.SELECT_IMPORT, (import_id, context.type, context.id))
+        return await self._with_errors(rows[0]) if rows else None
+
+    async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
+        rows = await self._read(sql.SELECT_LATEST_IMPORT, (context.type, context.id))
+        return await self._with_errors(rows[0]) if rows else None
+
+    async def _with_errors(self, row: Sequence[Any]) -> OutcomeImport:
+        errors = await self._read(sql.SELECT_ERRORS, (row[0], ERRORS_SHOWN))
+        return _import_from_row(row, errors)
+
+    async def claim_next_import(self, runner: str) -> OutcomeImport | None:
+        d = self.dialect
+        async with self._transaction() as db:
+            now = self._now()  # once the connection is ours: a wait must not date the start
+            rows = await db.fetch(d(sql.CLAIM_IMPORT), (now, now, runner, now))
+            if not rows:
+                return None
+            claimed = rows[0]
+            await db.execute(d(sql.SET_LATEST_IMPORT), (claimed[1], claimed[2], claimed[0]))
+        return _import_from_row(claimed)
+
+    async def heartbeat(self, runner: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(self.dialect(sql.HEARTBEAT), (self._now(), runner))
+
+    async def finish_import(
+        self,
+        import_id: int,
+        runner: str,
+        state: ImportState,
+        errors: Sequence[tuple[int, str]] = (),
+    ) -> OutcomeImport | None:
+        async with self._transaction() as db:
+            now = self._now()
+            rows = await db.fetch(
+                self.dialect(sql.FINISH_IMPORT), (state, now, now, state, import_id, runner)
+            )
+            if not rows:
+                return None
+            await self._insert_errors(db, import_id, errors, failure=state == "failed")
+        return _import_from_row(rows[0])
+
+    async def requeue_import(self, import_id: int, runner: str) -> None:
+        async with self._transaction() as db:
+            await self._requeue(db, sql.BY_RUNNER, (import_id, runner))
+
+    async def requeue_stale_imports(self, older_than: datetime) -> int:
+        async with self._transaction() as db:
+            return await self._requeue(db, sql.LAPSED, (self.dialect.encode_time(older_than),))
+
+    async def _requeue(self, db: Connection, where: str, params: Sequence[Any]) -> int:
+        # Its batches are applied again from the start, as by a new import: the errors they
+        # recorded would be recorded twice, and their stamps would read "already appeared".
+        for template in (sql.REQUEUE_ERRORS, sql.REQUEUE_GROUP_STAMPS, sql.REQUEUE_OUTCOME_STAMPS):
+            await db.execute(self.dialect(template.replace("{where}", where)), params)
+        return await db.execute(
+            self.dialect(sql.REQUEUE.replace("{where}", where)), (self._now(), *params)
+        )
+
+    async def created_group_ids(self, import_id: int) -> list[int]:
+        return [row[0] for row in await self._read(sql.CREATED_GROUP_IDS, (import_id,))]
+
+    async def _insert_errors(
+        self,
+        db: Connection,
+        import_id: int,
+        errors: Sequence[tuple[int, str]],
+        failure: bool = False,
+    ) -> None:
+        if errors:
+            await db.executemany(self.dialect(sql.INSERT_ERROR), [
+                (import_id, row, cut_message(message), failure) for row, message in errors
+            ])
+
+    # the outcome tree ------------------------------------------------------------------------
+
+    async def root_group(self, context: ContextRef, title: str) -> int:
+        rows = await self._read(sql.SELECT_ROOT, (context.type, context.id))
+        if rows:
+            return int(rows[0][0])
+        async with self._serialized("tree") as db:
+            return await self._batch_of(db).root_group(context, title)
+
+    async def get_group(self, group_id: int) -> StoredGroup | None:
+        rows = await self._read(sql.SELECT_GROUP, (group_id,))
+        return _group(rows[0]) if rows else None
+
+    async def group_ancestors(self, group_id: int) -> list[int]:
+        return [row[0] for row in await self._read(sql.SELECT_ANCESTORS, (group_id,))]
+
+    async def get_outcome(self, outcome_id: int) -> StoredOutcome | None:
+        rows = await self._read(sql.SELECT_OUTCOME, (outcome_id,))
+        return _outcome(rows[0]) if rows else None
+
+    async def subgroups(self, group_id: int, page: Page) -> tuple[list[StoredGroup], int]:
+        rows = await self._read(sql.SUBGROUPS, (group_id, page.limit, page.offset))
+        total = await self._read(sql.COUNT_SUBGROUPS, (group_id,))
+        return [_group(row) for row in rows], total[0][0]
+
+    async def group_links(self, group_id: int, page: Page) -> tuple[list[LinkedOutcome], int]:
+        rows = await self._read(sql.GROUP_LINKS, (group_id, page.limit, page.offset))
+        total = await self._read(sql.COUNT_GROUP_LINKS, (group_id,))
+        return [_linked(row) for row in rows], total[0][0]
+
+    async def context_links(
+        self, context: ContextRef, page: Page
+    ) -> tuple[list[LinkedOutcome], int]:
+        params = (context.type, context.id)
+        rows = await self._read(sql.CONTEXT_LINKS, (*params, page.limit, page.offset))
+        total = await self._read(sql.COUNT_CONTEXT_LINKS, params)
+        return [_linked(row) for row in rows], total[0][0]
+
+    async def context_groups(
+        self, context: ContextRef, page: Page
+    ) -> tuple[list[StoredGroup], int]:
+        params = (context.type, context.id)
+        rows = await self._read(sql.CONTEXT_GROUPS, (*params, page.limit, page.offset))
+        total = await self._read(sql.COUNT_CONTEXT_GROUPS, params)
+        return [_group(row) for row in rows], total[0][0]
+
+    async def friendly_descriptions(
+        self, context: ContextRef, outcome_ids: Iterable[int]
+    ) -> dict[int, str]:
+        rows = await self._read(
+            sql.FRIENDLY_DESCRIPTIONS, (context.type, context.id, json.dumps(list(outcome_ids)))
+        )
+        return {outcome_id: description for outcome_id, description in rows}
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[SqlBatch]:
+        async with self._serialized("tree") as db:
+            yield self._batch_of(db)
+
+
+class SqlBatch:
+    """One batch's write transaction (see :meth:`Store.batch`); a backend adds
+    :meth:`reserve_ids`."""
+
+    def __init__(self, db: Connection, store: SqlStore) -> None:
+        self._db = db
+        self._store = store
+        self._sql = store.dialect
+
+    async def reserve_ids(self, groups: int, outcomes: int) -> tuple[list[int], list[int]]:
+        raise NotImplementedError
+
+    async def root_group(self, context: ContextRef, title: str) -> int:
+        now = self._store._now()
+        await self._db.execute(
+            self._sql(sql.INSERT_ROOT),
+            (context.type, context.id, title, sort_title(title), now, now),
+        )
+        rows = await self._db.fetch(self._sql(sql.SELECT_ROOT), (context.type, context.id))
+        return int(rows[0][0])
+
+    async def lookup(self, lookup: Lookup) -> Existing:
+        existing = Existing()
+        if lookup.outcome_guids or lookup.outcome_ids:
+            await self._lookup_outcomes(lookup, existing)
+        if lookup.group_keys or lookup.group_ids:
+            await self._lookup_groups(lookup, existing)
+        if lookup.parent_guids:
+            rows = await self._db.fetch(
+                self._sql(sql.SELECT_PARENTS),
+                (lookup.import_id, json.dumps(sorted(lookup.parent_guids))),
+            )
+            for row in rows:
+                parent = _group(row)
+                existing.parents_by_guid.setdefault(parent.vendor_guid, []).append(parent)  # type: ignore[arg-type]
+        return existing
+
+    async def _lookup_groups(self, lookup: Lookup, existing: Existing) -> None:
+        rows = await self._db.fetch(
+            self._sql(sql.SELECT_GROUPS),
+            (json.dumps(sorted(lookup.group_ids)), json.dumps(sorted(lookup.group_keys))),
+        )
+        for row in rows:
+            group = _group(row)
+            if group.id in lookup.group_ids:
+                existing.groups_by_id[group.id] = group
+            key = (group.context.type, group.context.id, group.vendor_guid)
+            if key in lookup.group_keys:
+                existing.groups_by_key[key] = group  # type: ignore[index]
+
+    async def _lookup_outcomes(self, lookup: Lookup, existing: Existing) -> None:
+        rows = await self._db.fetch(
+            self._sql(sql.SELECT_OUTCOMES),
+            (json.dumps(sorted(lookup.outcome_guids)), json.dumps(sorted(lookup.outcome_ids))),
+        )
+        for row in rows:
+            outcome = _outcome(row)
+            if outcome.vendor_guid in lookup.outcome_guids:
+                existing.outcomes_by_guid[outcome.vendor_guid] = outcome  # type: ignore[index]
+            if outcome.id in lookup.outcome_ids:
+                existing.outcomes_by_id[outcome.id] = outcome
+            existing.links_by_outcome[outcome.id] = []
+        if existing.links_by_outcome:
+            links = await self._db.fetch(
+                self._sql(sql.SELECT_LINKS), (json.dumps(list(existing.links_by_outcome)),)
+            )
+            for row in links:
+                link = _link(row)
+                existing.links_by_outcome[link.outcome_id].append(link)
+
+    async def apply(self, batch: BatchWrite) -> None:
+        now = self._store._now()
+        await self._apply_groups(batch, now)
+        await self._apply_outcomes(batch, now)
+        await self._apply_links(batch, now)
+        changed = await self._db.execute(
+            self._sql(sql.PROGRESS), (batch.progress, now, now, batch.import_id, batch.runner)
+        )
+        if changed == 0:
+            raise ImportTakenOver(batch.import_id)
+        await self._store._insert_errors(self._db, batch.import_id, batch.errors)
+
+    async def _apply_groups(self, batch: BatchWrite, now: Any) -> None:
+        # New groups first (a parent before its children, in row order), so that an updated
+        # group can move under a new one.
+        stamp, db, q = batch.import_id, self._db, self._sql
+        new = [g for g in batch.groups if g.new]
+        if new:
+            await db.executemany(q(sql.INSERT_GROUP), [
+                (g.id, g.context.type, g.context.id, g.parent_id, g.vendor_guid, g.title,
+                 sort_title(g.title), g.description, g.workflow_state, stamp, now, now)
+                for g in new
+            ])
+        updated = [g for g in batch.groups if not g.new]
+        if updated:
+            await db.executemany(q(sql.UPDATE_GROUP), [
+                (g.parent_id, g.title, sort_title(g.title), g.description, g.workflow_state,
+                 stamp, g.changed, now, g.id)
+                for g in updated
+            ])
+        if batch.deleted_groups:
+            roots = [(group_id, now) for group_id in batch.deleted_groups]
+            await db.executemany(q(sql.DELETE_SUBTREE_LINKS), roots)
+            await db.executemany(q(sql.DELETE_SUBTREE_GROUPS), roots)
+
+    async def _apply_outcomes(self, batch: BatchWrite, now: Any) -> None:
+        db, q = self._db, self._sql
+        new = [o for o in batch.outcomes if o.new]
+        if new:
+            await db.executemany(q(sql.INSERT_OUTCOME), [
+                (o.id, o.context.type, o.context.id, o.vendor_guid, *_outcome_fields(o.fields),
+                 batch.import_id, now, now)
+                for o in new
+            ])
+        updated = [o for o in batch.outcomes if not o.new]
+        if updated:
+            await db.executemany(q(sql.UPDATE_OUTCOME), [
+                (*_outcome_fields(o.fields), batch.import_id, o.changed, now, o.id)
+                for o in updated
+            ])
+
+    async def _apply_links(self, batch: BatchWrite, now: Any) -> None:
+        db, q = self._db, self._sql
+        if batch.links:
+            await db.executemany(q(sql.LINK), [
+                (link.context.type, link.context.id, link.group_id, link.outcome_id, now, now)
+                for link in batch.links
+            ])
+        if batch.unlinks:
+            await db.execute(q(sql.UNLINK), (now, json.dumps(batch.unlinks)))
+        setting = [f for f in batch.friendly_descriptions if f.description is not None]
+        if setting:
+            await db.executemany(q(sql.SET_FRIENDLY), [
+                (f.context.type, f.context.id, f.outcome_id, f.description, now, now)
+                for f in setting
+            ])
+        retiring = [f for f in batch.friendly_descriptions if f.description is None]
+        if retiring:
+            await db.executemany(q(sql.RETIRE_FRIENDLY), [
+                (now, f.context.type, f.context.id, f.outcome_id) for f in retiring
+            ])
+
+
+def _import_from_row(row: Sequence[Any], errors: Iterable[Sequence[Any]] = ()) -> OutcomeImport:
+    return OutcomeImport(
+        id=row[0],
+        context_type=row[1],
+        context_id=row[2],
+        root_account_id=row[3],
+        import_type=row[4],
+        user_id=row[5],
+        learning_outcome_group_id=row[6],
+        workflow_state=row[7],
+        progress=row[8],
+        attachment_id=row[9],
+        created_at=as_time(row[10]),  # type: ignore[arg-type]
+        updated_at=as_time(row[11]),  # type: ignore[arg-type]
+        ended_at=as_time(row[12]),
+        errors=tuple((r, m) for r, m in errors),
+    )
+
+
+def _group(row: Sequence[Any]) -> StoredGroup:
+    return StoredGroup(row[0], ContextRef(row[1], row[2]), *row[3:9])
+
+
+def _outcome(row: Sequence[Any]) -> StoredOutcome:
+    ratings = tuple((float(points), text) for points, text in json.loads(row[11]))
+    return StoredOutcome(row[0], ContextRef(row[1], row[2]), *row[3:11], ratings, *row[12:14])
+
+
+def _link(row: Sequence[Any]) -> StoredLink:
+    return StoredLink(row[0], row[1], row[2], ContextRef(row[3], row[4]), row[5])
+
+
+def _linked(row: Sequence[Any]) -> LinkedOutcome:
+    """A row of ``statements._LINKED``: the link's 6 columns, the outcome's 14, the group's 9."""
+    return LinkedOutcome(_link(row[:6]), _outcome(row[6:20]), _group(row[20:29]))
+
+
+def _outcome_fields(fields: OutcomeFields) -> tuple[Any, ...]:
+    return (
+        fields.title, sort_title(fields.title), fields.description, fields.display_name,
+        fields.calculation_method, fields.calculation_int, fields.mastery_points,
+        fields.points_possible, _ratings_json(fields.ratings), fields.workflow_state,
+    )
+
+
+@lru_cache(maxsize=4096)
+def _ratings_json(ratings: tuple[tuple[float, str], ...]) -> str:
+    """Cached: a file has few distinct scales, and json.dumps per row is a large cost."""
+    return json.dumps(ratings)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (they hold no ``;`` inside literals)."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
