@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 BUILTIN_EXTENSIONS = (
     "lms_outcomes_plugin.formats.instructure_csv",
     "lms_outcomes_plugin.storage.sqlite",
+    "lms_outcomes_plugin.storage.postgresql",
 )
 
 

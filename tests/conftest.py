@@ -2,7 +2,10 @@
 
 pytest-tornado provides ``app`` -> ``http_server`` -> ``http_client`` and ``base_url``; we give it
 the embedded host's Application, on a real SQLite file in the test's tmp_path, with the plugin
-loaded from the ``lms`` entry points exactly as in production. Tests talk to it through
+loaded from the ``lms`` entry points exactly as in production. The plugin's store is
+parametrized: every test that uses it runs on SQLite (the same file) and on a fresh database of
+a PostgreSQL server the session starts (see postgres_server.py); a module that does not depend
+on the store pins ``storage_backend`` to one. Tests talk to it through
 :class:`Api`, real HTTP on a real socket, and every answer of a route documented in the plugin's
 ``openapi.yaml`` is validated against it (:class:`OpenApiCheck`).
 """
@@ -29,9 +32,14 @@ from tornado.ioloop import IOLoop
 
 import lms_outcomes_plugin.api
 from lms_outcomes_plugin.host.app import EmbeddedHost
+from lms_outcomes_plugin.storage.postgresql import PostgresStore
+from tests.postgres_server import PostgresServer, run_sync
+from tests.store_tables import Tree
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 OPENAPI_YAML = Path(lms_outcomes_plugin.api.__file__).with_name("openapi.yaml")
+#: A migrated database each PostgreSQL test's database is copied from.
+POSTGRES_TEMPLATE = "lms_outcomes_template"
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -55,10 +63,58 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "lms.db"
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session, started when a test first needs it."""
+    server = PostgresServer.start()
+    try:
+        server.create_database(POSTGRES_TEMPLATE)
+        run_sync(_migrate(server.url(POSTGRES_TEMPLATE)))
+        yield server
+    finally:
+        server.stop()
+
+
+async def _migrate(url: str) -> None:
+    store = PostgresStore(url)
+    await store.open()
+    await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def plugin_settings(db_path: Path) -> dict[str, Any]:
+def storage_url(
+    storage_backend: str, db_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """The plugin's store: the host's SQLite file, or a fresh, migrated PostgreSQL database."""
+    if storage_backend == "sqlite":
+        yield f"sqlite:///{db_path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"test_{uuid.uuid4().hex}"
+    url = server.create_database(name, template=POSTGRES_TEMPLATE)
+    try:
+        yield url
+    finally:
+        server.drop_database(name)
+
+
+@pytest.fixture
+def tree(storage_url: str) -> Iterator[Tree]:
+    """The plugin's tables, read (and written) straight, for assertions."""
+    tables = Tree(storage_url)
+    yield tables
+    tables.close()
+
+
+@pytest.fixture
+def plugin_settings(storage_url: str) -> dict[str, Any]:
     """The lms_outcomes plugin's settings; tests override or extend it."""
-    return {"storage_url": f"sqlite:///{db_path}", "poll_interval": 0.05}
+    return {"storage_url": storage_url, "poll_interval": 0.05}
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Helpers of tests/test_reliability.py: a killable ``lms-outcomes serve``, seeded outcome files
-whose batches are all alike, and counts read straight from the SQLite file."""
+whose batches are all alike, and counts read straight from the store (a SQLite file, or any
+store's :class:`Tree`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.generate import HEADER, WIDTH, rows
+from tests.store_tables import Tree
 
 LMS_OUTCOMES = Path(sys.executable).parent / "lms-outcomes"
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -44,8 +46,9 @@ BOGUS_METHOD_ERROR = (
 
 class Serve:
     """``lms-outcomes serve --port 0`` in its own process group, output to files (never a pipe
-    that could fill up). Its parse worker is a child in the same group: after a SIGKILL of the
-    server alone it lives on as an orphan, so :meth:`reap` ends the group by its id."""
+    that could fill up). Its parse worker is a child in the same group: it ends itself after a
+    SIGKILL of the server alone, and :meth:`reap` still ends the group by its id, whatever is
+    left."""
 
     def __init__(self, db: Path, logs: Path, *settings: str) -> None:
         logs.mkdir(parents=True, exist_ok=True)
@@ -146,11 +149,15 @@ class Serve:
             time.sleep(pause)
 
     def kill(self) -> None:
-        """SIGKILL the server process alone (a crash), then :meth:`reap` what it left."""
+        """:meth:`crash`, then :meth:`reap` what it left."""
+        self.crash()
+        self.reap()
+
+    def crash(self) -> None:
+        """SIGKILL the server process alone; its children are left to themselves."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
-        self.reap()
 
     def terminate(self, timeout: float = 30) -> int:
         """Stop the server as an operator does (SIGTERM); its exit status."""
@@ -164,6 +171,52 @@ class Serve:
         """End the processes the server left in its group (its orphaned parse worker)."""
         with contextlib.suppress(ProcessLookupError, PermissionError):  # nothing left
             os.killpg(self.process.pid, signal.SIGKILL)
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+#: The states of /proc/<pid>/stat of a process that has exited.
+EXITED = ("Z", "X")
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state, ppid, ...); None once the
+    process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text.rpartition(")")[2].split()  # the command name may hold spaces and parentheses
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline")
+            .read_bytes()
+            .replace(b"\0", b" ")
+            .decode("utf-8", "replace")
+        )
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The running children of ``pid`` (scanned from /proc): their command lines, by pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and fields[1] == str(pid) and fields[0] not in EXITED:
+            found[int(entry.name)] = _cmdline(int(entry.name))
+    return found
+
+
+def has_exited(pid: int) -> bool:
+    """Gone, or a zombie: an orphan's exit is reaped by init, which in a container may never
+    do it."""
+    fields = _stat(pid)
+    return fields is None or fields[0] in EXITED
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -228,11 +281,16 @@ class Expected:
     errors: list[int]
 
 
-# -- the SQLite file ---------------------------------------------------------------------------
+# -- the store's tables ------------------------------------------------------------------------
+
+#: A SQLite file, or the tables of any store (:class:`Tree`).
+Store = Path | Tree
 
 
-def db_rows(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(path)
+def db_rows(store: Store, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    if isinstance(store, Tree):
+        return store.rows(sql, *params)
+    db = sqlite3.connect(store)
     try:
         return db.execute(sql, params).fetchall()
     finally:
@@ -253,7 +311,7 @@ def copy_db(source: Path, target_dir: Path) -> Path:
     return target
 
 
-def tree_of(path: Path, context: tuple[str, int]) -> tuple[dict[str, str], dict[str, list[str]]]:
+def tree_of(path: Store, context: tuple[str, int]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """The context's tree: group guid -> parent guid ("" under the root group), and outcome guid
     -> guids of the groups holding an active link to it (every row, duplicates included)."""
     groups: dict[str, str] = {}
@@ -287,7 +345,7 @@ def tree_of(path: Path, context: tuple[str, int]) -> tuple[dict[str, str], dict[
     return groups, outcomes
 
 
-def orphans(path: Path) -> dict[str, int]:
+def orphans(path: Store) -> dict[str, int]:
     """Rows that point at nothing, or outcomes linked nowhere: all must be 0."""
     queries = {
         "links without their outcome": "SELECT COUNT(*) FROM lms_outcomes_links l "
@@ -306,7 +364,7 @@ def orphans(path: Path) -> dict[str, int]:
     return {name: db_rows(path, sql)[0][0] for name, sql in queries.items()}
 
 
-def import_rows(path: Path) -> dict[int, dict[str, Any]]:
+def import_rows(path: Store) -> dict[int, dict[str, Any]]:
     """Every import as the store holds it, by id."""
     columns = ("id", "root_account_id", "workflow_state", "progress", "started_at", "ended_at")
     return {
@@ -315,7 +373,7 @@ def import_rows(path: Path) -> dict[int, dict[str, Any]]:
     }
 
 
-def error_rows(path: Path, import_id: int) -> list[tuple[int, str]]:
+def error_rows(path: Store, import_id: int) -> list[tuple[int, str]]:
     return [
         (row, message)
         for row, message in db_rows(

@@ -7,7 +7,6 @@ Cases 15, 20, 21 and the basics of 23/24 are in test_auth.py and test_import_end
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,6 +20,7 @@ from lms_outcomes_plugin.host.app import EmbeddedHost
 from lms_outcomes_plugin.models import Attachment, ContextRef
 from lms_outcomes_plugin.plugin import service_for
 from tests.conftest import Api, BodyProducer, World, fixture_bytes, multipart_body
+from tests.tree import Tree
 
 #: The upload cap in this module: small, so that refusing a larger body is cheap to test.
 CAP = 8 * 1024
@@ -60,14 +60,6 @@ def csv_file(name: str) -> dict[str, tuple[str, bytes, str]]:
     return {"attachment": (Path(name).name, fixture_bytes(name), "text/csv")}
 
 
-def query(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(db_path)
-    try:
-        return db.execute(sql, params).fetchall()
-    finally:
-        db.close()
-
-
 async def stored_upload(lms: EmbeddedHost, context: ContextRef, import_id: int) -> Attachment:
     store = service_for(lms).store
     outcome_import = await store.get_import(context, import_id)
@@ -78,16 +70,17 @@ async def stored_upload(lms: EmbeddedHost, context: ContextRef, import_id: int) 
     return attachment
 
 
-async def assert_nothing_stored(db_path: Path) -> None:
-    """No import, no attachment row, and no file in the attachments directory."""
+async def assert_nothing_stored(tree: Tree, db_path: Path) -> None:
+    """No import, no attachment row, and no file in the SQLite store's attachments directory
+    (the PostgreSQL store spools uploads to anonymous temporary files)."""
     attachments = db_path.with_name(db_path.name + ".attachments")
     for _ in range(100):  # the handler aborts the upload just after it has answered
-        if not any(attachments.iterdir()):
+        if not any(attachments.glob("*")):
             break
         await asyncio.sleep(0.01)
-    assert list(attachments.iterdir()) == []
-    assert query(db_path, "SELECT count(*) FROM lms_outcomes_imports") == [(0,)]
-    assert query(db_path, "SELECT count(*) FROM lms_outcomes_attachments") == [(0,)]
+    assert list(attachments.glob("*")) == []
+    assert tree.rows("SELECT count(*) FROM lms_outcomes_imports") == [(0,)]
+    assert tree.rows("SELECT count(*) FROM lms_outcomes_attachments") == [(0,)]
 
 
 def in_chunks(data: bytes, size: int = 1000) -> BodyProducer:
@@ -114,7 +107,7 @@ async def group_id_from_import(api: Api, imports: str, csv: bytes = ONE_GROUP) -
 
 @pytest.mark.gen_test(timeout=30)
 async def test_multipart_upload_into_an_account(
-    api: Api, world: World, lms: EmbeddedHost, db_path: Path
+    api: Api, world: World, lms: EmbeddedHost, tree: Tree
 ) -> None:
     """Cases 11 and 14."""
     imports = imports_of(world)
@@ -140,11 +133,9 @@ async def test_multipart_upload_into_an_account(
     done = await api.wait_for_import(f"{imports}/{created.body['id']}")
     assert done.body["workflow_state"] == "succeeded"
     assert done.body["progress"] == 100
-    assert query(db_path, "SELECT title FROM lms_outcomes_outcomes") == [("C",)]
+    assert tree.rows("SELECT title FROM lms_outcomes_outcomes") == [("C",)]
     groups = dict(
-        query(
-            db_path,
-            "SELECT vendor_guid, id FROM lms_outcomes_groups "
+        tree.rows("SELECT vendor_guid, id FROM lms_outcomes_groups "
             "WHERE context_type = 'account' AND context_id = ?",
             world.account_id,
         )
@@ -157,7 +148,7 @@ async def test_multipart_upload_into_an_account(
 @pytest.mark.gen_test(timeout=30)
 @pytest.mark.parametrize("context", ["accounts", "courses"])
 async def test_multipart_upload_into_a_target_group(
-    api: Api, world: World, db_path: Path, context: str
+    api: Api, world: World, tree: Tree, context: str
 ) -> None:
     """Case 12, for both kinds of context."""
     imports = imports_of(world, context)
@@ -171,9 +162,7 @@ async def test_multipart_upload_into_a_target_group(
     done = await api.wait_for_import(f"{imports}/{created.body['id']}")
 
     assert done.body["workflow_state"] == "succeeded", done.body
-    linked = query(
-        db_path,
-        "SELECT o.vendor_guid FROM lms_outcomes_links l "
+    linked = tree.rows("SELECT o.vendor_guid FROM lms_outcomes_links l "
         "JOIN lms_outcomes_outcomes o ON o.id = l.outcome_id "
         "WHERE l.group_id = ? AND l.workflow_state = 'active'",
         group_id,
@@ -267,12 +256,12 @@ async def test_multipart_without_attachment_stores_an_empty_file(
     ],
 )
 async def test_malformed_multipart_is_400_and_stores_nothing(
-    api: Api, world: World, db_path: Path, content_type: str, body: bytes
+    api: Api, world: World, db_path: Path, tree: Tree, content_type: str, body: bytes
 ) -> None:
     response = await api.post(imports_of(world), body=body, headers={"Content-Type": content_type})
 
     assert (response.status, response.body) == (400, {"error": "Invalid multipart/form-data body"})
-    await assert_nothing_stored(db_path)
+    await assert_nothing_stored(tree, db_path)
 
 
 # -- import_type in the query or the form (case 27, decision 1) ---------------------------------
@@ -280,7 +269,7 @@ async def test_malformed_multipart_is_400_and_stores_nothing(
 
 @pytest.mark.gen_test(timeout=30)
 async def test_unknown_import_type_is_400_naming_the_valid_types(
-    api: Api, world: World, db_path: Path
+    api: Api, world: World, db_path: Path, tree: Tree
 ) -> None:
     """Case 27 with decision 1, in the query (refused before the body) and in the form
     (refused after it, the upload discarded)."""
@@ -294,7 +283,7 @@ async def test_unknown_import_type_is_400_naming_the_valid_types(
         assert set(response.body) == {"error"}
         assert "'foo'" in response.body["error"]
         assert "empty, instructure_csv" in response.body["error"]
-    await assert_nothing_stored(db_path)
+    await assert_nothing_stored(tree, db_path)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -361,14 +350,14 @@ async def test_raw_upload_names(
     ],
 )
 async def test_raw_upload_not_in_utf8_is_400_and_creates_nothing(
-    api: Api, world: World, db_path: Path, url_suffix: str, content_type: str
+    api: Api, world: World, db_path: Path, tree: Tree, url_suffix: str, content_type: str
 ) -> None:
     response = await api.post(
         imports_of(world) + url_suffix, body=b"a,b\n", headers={"Content-Type": content_type}
     )
 
     assert (response.status, response.body) == (400, UTF8_REQUIRED)
-    await assert_nothing_stored(db_path)
+    await assert_nothing_stored(tree, db_path)
 
 
 # -- show (cases 22-26) -------------------------------------------------------------------------
@@ -426,7 +415,7 @@ async def test_an_import_of_another_course_is_not_found(api: Api, world: World) 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_target_group_must_be_an_active_group_of_the_context(
-    api: Api, world: World, db_path: Path
+    api: Api, world: World, tree: Tree
 ) -> None:
     accounts, courses = imports_of(world), imports_of(world, "courses")
     account_group = await group_id_from_import(api, accounts)
@@ -437,7 +426,7 @@ async def test_target_group_must_be_an_active_group_of_the_context(
         courses, b"title,vendor_guid,object_type,workflow_state\nGone,gone,group,deleted\n"
     )
     await api.wait_for_import(f"{courses}/{deleting.body['id']}")
-    before = query(db_path, "SELECT count(*) FROM lms_outcomes_imports")
+    before = tree.rows("SELECT count(*) FROM lms_outcomes_imports")
 
     for path in (
         f"{courses}/group/{account_group}",  # another context's group
@@ -450,7 +439,7 @@ async def test_target_group_must_be_an_active_group_of_the_context(
         for response in (multipart, raw):
             assert (response.status, response.body) == (404, NOT_FOUND), path
 
-    assert query(db_path, "SELECT count(*) FROM lms_outcomes_imports") == before
+    assert tree.rows("SELECT count(*) FROM lms_outcomes_imports") == before
 
 
 # -- the upload cap (decision 9) ----------------------------------------------------------------
@@ -475,7 +464,7 @@ async def test_a_body_at_the_cap_is_accepted(api: Api, world: World, lms: Embedd
 @pytest.mark.parametrize("style", ["raw", "multipart"])
 @pytest.mark.parametrize("transfer", ["content-length", "chunked"])
 async def test_a_body_over_the_cap_is_413_and_stores_nothing(
-    api: Api, world: World, db_path: Path, style: str, transfer: str
+    api: Api, world: World, db_path: Path, tree: Tree, style: str, transfer: str
 ) -> None:
     data = b"x" * (CAP + 1)
     content_type = "text/csv"
@@ -488,12 +477,12 @@ async def test_a_body_over_the_cap_is_413_and_stores_nothing(
         response = await api.post(imports_of(world), body=data, headers=headers)
 
     assert (response.status, response.body) == (413, TOO_LARGE)
-    await assert_nothing_stored(db_path)
+    await assert_nothing_stored(tree, db_path)
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_client_that_leaves_mid_upload_leaves_nothing(
-    api: Api, world: World, db_path: Path
+    api: Api, world: World, db_path: Path, tree: Tree
 ) -> None:
     port = urlsplit(api.root).port
     assert port is not None
@@ -505,12 +494,12 @@ async def test_a_client_that_leaves_mid_upload_leaves_nothing(
         + b"x" * 100
     )
     attachments = db_path.with_name(db_path.name + ".attachments")
-    for _ in range(100):  # until the server has written the first chunk
-        if any(attachments.iterdir()):
+    for _ in range(100):  # until the server has written the first chunk (to a file, on SQLite)
+        if any(attachments.glob("*")):
             break
         await asyncio.sleep(0.01)
     stream.close()
 
-    await assert_nothing_stored(db_path)
+    await assert_nothing_stored(tree, db_path)
     still_serving = await api.get(f"{imports_of(world)}/latest")
     assert still_serving.status == 404

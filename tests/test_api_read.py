@@ -5,9 +5,7 @@ accounts and for courses. Every answer is also validated against openapi.yaml by
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -77,11 +75,6 @@ def ctx(request: pytest.FixtureRequest, world: World) -> Ctx:
     if request.param == "account":
         return Ctx("account", world.account_id, "Springfield District")
     return Ctx("course", world.course_id, "Biology 101")
-
-
-@pytest.fixture
-def tree(db_path: Path) -> Tree:
-    return Tree(db_path)
 
 
 @dataclass
@@ -281,11 +274,9 @@ async def test_group_show_404s(api: Api, world: World, tree: Tree) -> None:
     in_course = await build(api, course, tree, p="c-")
     await run_import(api, sub.path, csv_of([G(vendor_guid="s", title="S")]))
     sub_group = tree.group("s", ("account", sub.id))["id"]  # type: ignore[index]
-    with sqlite3.connect(tree.path) as db:  # a global root group (no context)
-        global_group = db.execute(
-            "INSERT INTO lms_outcomes_groups (title, is_root, created_at, updated_at) "
-            "VALUES ('ROOT', 1, 'now', 'now')").lastrowid
-    db.close()
+    [(global_group,)] = tree.rows(  # a global root group (no context)
+        "INSERT INTO lms_outcomes_groups (title, is_root, created_at, updated_at) "
+        "VALUES ('ROOT', TRUE, 'now', 'now') RETURNING id")
 
     cases = [
         account.group_url(in_course.groups["zeta"]),  # a course's group under the account
@@ -653,14 +644,12 @@ async def test_outcome_of_one_context_is_not_readable_with_rights_on_another(
 async def test_a_global_outcome_is_readable_by_anyone_signed_in(
     api: Api, world: World, tree: Tree, lms: EmbeddedHost
 ) -> None:
-    with sqlite3.connect(tree.path) as db:
-        db.execute(
-            "INSERT INTO lms_outcomes_outcomes (vendor_guid, title, calculation_method, "
-            "calculation_int, mastery_points, points_possible, ratings, created_at, updated_at) "
-            "VALUES ('global', 'Global', 'decaying_average', 65, 3, 5, "
-            "'[[5.0, \"Exceeds Expectations\"], [3.0, \"Meets Expectations\"], "
-            "[0.0, \"Does Not Meet Expectations\"]]', 'now', 'now')")
-    db.close()
+    tree.rows(
+        "INSERT INTO lms_outcomes_outcomes (vendor_guid, title, calculation_method, "
+        "calculation_int, mastery_points, points_possible, ratings, created_at, updated_at) "
+        "VALUES ('global', 'Global', 'decaying_average', 65, 3, 5, "
+        "'[[5.0, \"Exceeds Expectations\"], [3.0, \"Meets Expectations\"], "
+        "[0.0, \"Does Not Meet Expectations\"]]', 'now', 'now')")
     outcome_id = tree.outcome("global")["id"]  # type: ignore[index]
     stranger = await user_with(lms)
 

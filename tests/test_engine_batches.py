@@ -6,19 +6,19 @@ import math
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
 from lms_outcomes_plugin import hookimpl
-from lms_outcomes_plugin.storage.sqlite import SqliteBatch, SqliteStore, sqlite_path
+from lms_outcomes_plugin.storage.postgresql import PostgresStore
+from lms_outcomes_plugin.storage.sqlite import SqliteStore
 from tests.conftest import Api, World
 from tests.tree import G, O, Tree, csv_of, run_import
 
 
 class CountingConnection:
-    """Counts the aiosqlite calls (each one a thread hop) a batch makes."""
+    """Counts the queries (each one a round trip) a batch makes."""
 
     def __init__(self, connection: Any, counts: Counter[str]) -> None:
         self._connection = connection
@@ -26,7 +26,7 @@ class CountingConnection:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._connection, name)
-        if name not in ("execute", "executemany", "execute_fetchall"):
+        if name not in ("fetch", "execute", "executemany"):
             return attribute
 
         def counted(*args: Any, **kwargs: Any) -> Any:
@@ -36,29 +36,47 @@ class CountingConnection:
         return counted
 
 
-class CountingStore(SqliteStore):
-    """The real SQLite store, counting its batches and the queries inside them."""
+COUNTS: Counter[str] = Counter()
 
-    counts: ClassVar[Counter[str]] = Counter()
+
+class CountingMixin:
+    """A real store, counting its batches and the queries inside them."""
 
     @asynccontextmanager
-    async def batch(self) -> AsyncIterator[SqliteBatch]:
-        self.counts["batches"] += 1
-        async with super().batch() as tx:
-            tx._db = CountingConnection(tx._db, self.counts)  # type: ignore[assignment]
+    async def batch(self) -> AsyncIterator[Any]:
+        COUNTS["batches"] += 1
+        async with super().batch() as tx:  # type: ignore[misc]
+            tx._db = CountingConnection(tx._db, COUNTS)
             yield tx
 
 
+class CountingSqlite(CountingMixin, SqliteStore):
+    pass
+
+
+class CountingPostgres(CountingMixin, PostgresStore):
+    pass
+
+
 class CountingBackend:
+    """``counting+<url>``: the store of ``<url>``, counting."""
+
     @hookimpl
     def lms_outcomes_register_storage_backends(self, registry: Any) -> None:
-        registry.add("counting", lambda url, settings: CountingStore(sqlite_path(url)))
+        registry.add("counting", self.create)
+
+    @staticmethod
+    def create(url: str, settings: Mapping[str, Any]) -> Any:
+        real = url.removeprefix("counting+")
+        if real.startswith("sqlite:"):
+            return CountingSqlite.from_url(real, settings)
+        return CountingPostgres.from_url(real, settings)
 
 
 @pytest.fixture
-def plugin_settings(plugin_settings: dict[str, Any], db_path: Path) -> Mapping[str, Any]:
-    CountingStore.counts = Counter()
-    return {**plugin_settings, "storage_url": f"counting:///{db_path}",
+def plugin_settings(plugin_settings: dict[str, Any]) -> Mapping[str, Any]:
+    COUNTS.clear()
+    return {**plugin_settings, "storage_url": f"counting+{plugin_settings['storage_url']}",
             "extra_plugins": [CountingBackend()]}
 
 
@@ -76,18 +94,18 @@ def big_file(rows: int) -> bytes:
 
 
 @pytest.mark.gen_test(timeout=120)
-async def test_round_trips_follow_batches_not_rows(api: Api, world: World, db_path: Path) -> None:
+async def test_round_trips_follow_batches_not_rows(api: Api, world: World, tree: Tree) -> None:
     rows = 5_000
     batches = math.ceil(rows / 1000)  # the header rides in the first batch's parse, not a row
 
     first = await run_import(api, f"accounts/{world.account_id}", big_file(rows))
-    first_counts = dict(CountingStore.counts)
-    CountingStore.counts.clear()
+    first_counts = dict(COUNTS)
+    COUNTS.clear()
     again = await run_import(api, f"accounts/{world.account_id}", big_file(rows))
 
     assert first["processing_errors"] == [] == again["processing_errors"]
-    assert Tree(db_path).rows("SELECT COUNT(*) FROM lms_outcomes_outcomes")[0][0] == 4_500
-    for counts in (first_counts, CountingStore.counts):
+    assert tree.rows("SELECT COUNT(*) FROM lms_outcomes_outcomes")[0][0] == 4_500
+    for counts in (first_counts, COUNTS):
         assert counts["batches"] == batches
         # a lookup and an apply: a handful of statements each, whatever the batch holds
         assert counts["queries"] <= 16 * batches, counts

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
-from pathlib import Path
 
 import pytest
 
 from lms_outcomes_plugin import hookimpl
 from lms_outcomes_plugin.plugin import service_for
 from tests.conftest import Api, World, fixture_bytes
+from tests.tree import Tree
 
 IMPORT_KEYS = {
     "id",
@@ -26,31 +25,29 @@ IMPORT_KEYS = {
 }
 
 
-def tree(db_path: Path) -> dict[str, object]:
-    """The outcome tree as stored, read straight from the SQLite file."""
-    with sqlite3.connect(db_path) as db:
-        groups = {
-            guid: (title, parent)
-            for guid, title, parent in db.execute(
-                "SELECT g.vendor_guid, g.title, p.vendor_guid FROM lms_outcomes_groups g "
-                "LEFT JOIN lms_outcomes_groups p ON p.id = g.parent_id WHERE NOT g.is_root"
-            )
-        }
-        outcomes = dict(db.execute("SELECT vendor_guid, title FROM lms_outcomes_outcomes"))
-        links = sorted(
-            db.execute(
-                "SELECT g.vendor_guid, o.vendor_guid FROM lms_outcomes_links l "
-                "JOIN lms_outcomes_groups g ON g.id = l.group_id "
-                "JOIN lms_outcomes_outcomes o ON o.id = l.outcome_id "
-                "WHERE l.workflow_state = 'active'"
-            )
+def stored_tree(tree: Tree) -> dict[str, object]:
+    """The outcome tree as stored, read straight from the store."""
+    groups = {
+        guid: (title, parent)
+        for guid, title, parent in tree.rows(
+            "SELECT g.vendor_guid, g.title, p.vendor_guid FROM lms_outcomes_groups g "
+            "LEFT JOIN lms_outcomes_groups p ON p.id = g.parent_id WHERE NOT g.is_root"
         )
-    db.close()
+    }
+    outcomes = dict(tree.rows("SELECT vendor_guid, title FROM lms_outcomes_outcomes"))
+    links = sorted(
+        tree.rows(
+            "SELECT g.vendor_guid, o.vendor_guid FROM lms_outcomes_links l "
+            "JOIN lms_outcomes_groups g ON g.id = l.group_id "
+            "JOIN lms_outcomes_outcomes o ON o.id = l.outcome_id "
+            "WHERE l.workflow_state = 'active'"
+        )
+    )
     return {"groups": groups, "outcomes": outcomes, "links": links}
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_raw_csv_import_runs_to_succeeded(api: Api, world: World, db_path: Path) -> None:
+async def test_raw_csv_import_runs_to_succeeded(api: Api, world: World, tree: Tree) -> None:
     imports = f"/api/v1/accounts/{world.account_id}/outcome_imports"
     created = await api.post_csv(imports, fixture_bytes("canvas/demo.csv"))
 
@@ -72,7 +69,7 @@ async def test_raw_csv_import_runs_to_succeeded(api: Api, world: World, db_path:
     assert done.body["processing_errors"] == []
     assert done.body["ended_at"] is not None
 
-    stored = tree(db_path)
+    stored = stored_tree(tree)
     assert stored["groups"] == {"a": ("A", None), "b": ("B", "a")}
     assert stored["outcomes"] == {"c": "C"}
     assert stored["links"] == [("a", "c"), ("b", "c")]
@@ -84,7 +81,7 @@ async def test_raw_csv_import_runs_to_succeeded(api: Api, world: World, db_path:
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_file_level_error_fails_the_import(api: Api, world: World, db_path: Path) -> None:
+async def test_file_level_error_fails_the_import(api: Api, world: World, tree: Tree) -> None:
     imports = f"/api/v1/accounts/{world.account_id}/outcome_imports"
     created = await api.post_csv(imports, fixture_bytes("canvas/test_outcomes_with_errors.csv"))
     import_url = f"{imports}/{created.body['id']}"
@@ -98,7 +95,7 @@ async def test_file_level_error_fails_the_import(api: Api, world: World, db_path
     assert done.body["ended_at"] is not None
     failed = await api.get(f"{import_url}/created_group_ids")
     assert (failed.status, failed.body) == (404, {"message": "Import has failed"})
-    assert tree(db_path)["outcomes"] == {}
+    assert stored_tree(tree)["outcomes"] == {}
 
 
 @pytest.mark.gen_test(timeout=30)

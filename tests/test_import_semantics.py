@@ -3,8 +3,6 @@ each asserting the tree afterwards."""
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,11 +13,6 @@ from tests.tree import G, H, O, Tree, csv_of, run_import
 
 CANVAS_FIXTURES = ["demo.csv", "scoring.csv", "no-ratings.csv", "nor.csv", "nor-excel.csv",
                    "chn.csv", "test_outcomes_1.csv", "test_outcomes_no_groups.csv"]
-
-
-@pytest.fixture
-def tree(db_path: Path) -> Tree:
-    return Tree(db_path)
 
 
 def account(world: World) -> str:
@@ -469,14 +462,12 @@ async def test_outcomes_of_other_contexts(
 async def test_global_outcomes_are_linked_not_changed(
     api: Api, world: World, tree: Tree
 ) -> None:
-    with sqlite3.connect(tree.path) as db:
-        db.execute(
-            "INSERT INTO lms_outcomes_outcomes (vendor_guid, title, calculation_method, "
-            "calculation_int, mastery_points, points_possible, ratings, created_at, updated_at) "
-            "VALUES ('global', 'title', 'highest', NULL, 3, 5, "
-            "'[[5.0, \"Exceeds Expectations\"], [3.0, \"Meets Expectations\"], "
-            "[0.0, \"Does Not Meet Expectations\"]]', 'now', 'now')")
-    db.close()
+    tree.rows(
+        "INSERT INTO lms_outcomes_outcomes (vendor_guid, title, calculation_method, "
+        "calculation_int, mastery_points, points_possible, ratings, created_at, updated_at) "
+        "VALUES ('global', 'title', 'highest', NULL, 3, 5, "
+        "'[[5.0, \"Exceeds Expectations\"], [3.0, \"Meets Expectations\"], "
+        "[0.0, \"Does Not Meet Expectations\"]]', 'now', 'now')")
 
     linked = await run_import(api, account(world), csv_of([O(vendor_guid="global")]))
     refused = await run_import(api, account(world), csv_of([O(vendor_guid="global",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,24 +77,25 @@ class Setup:
 
 
 @pytest.fixture
-def tree(db_path: Path) -> Tree:
-    return Tree(db_path)
-
-
-@pytest.fixture
 def a_token(lms: EmbeddedHost, io_loop: IOLoop, world: World) -> str:
     """A token of the admin of root account A, a second root account beside the world's."""
 
     async def seed() -> str:
         account = await lms.db.create_account("Shelbyville District")
         admin = await lms.db.create_user("Admin Chalmers", admin_of=account)
-        return await lms.db.create_token(admin)
+        token = await lms.db.create_token(admin)
+        A_ACCOUNTS[token] = account
+        return token
 
     return io_loop.run_sync(seed)
 
 
-def a_place(tree: Tree, world: World) -> Place:
-    [(account_id,)] = tree.rows("SELECT id FROM accounts WHERE name = 'Shelbyville District'")
+#: Root account A of each ``a_token``: the host's tables are not in the plugin's store.
+A_ACCOUNTS: dict[str, int] = {}
+
+
+def a_place(a_token: str, world: World) -> Place:
+    account_id = A_ACCOUNTS[a_token]
     assert account_id != world.account_id
     return Place("account", account_id)
 
@@ -136,7 +138,7 @@ async def prepare(api: Api, world: World, tree: Tree, a_token: str) -> Setup:
                         world.admin_token),
         await hold_tree(api, tree, Place("course", world.course_id), "bc-", world.admin_token),
     ]
-    a = await hold_tree(api, tree, a_place(tree, world), "a-", a_token)
+    a = await hold_tree(api, tree, a_place(a_token, world), "a-", a_token)
     return Setup(a_token, a, b)
 
 
@@ -388,8 +390,8 @@ async def test_tokens_are_stored_hashed(
     api: Api, world: World, tree: Tree, a_token: str, db_path: Path
 ) -> None:
     """Neither plain token is anywhere in the files the host and the plugin keep (the SQLite
-    file, its WAL and shared memory, the uploads), after requests that used both; the stored
-    value is the token's SHA-256."""
+    file, its WAL and shared memory, the uploads) nor in the plugin's PostgreSQL tables, after
+    requests that used both; the stored value is the token's SHA-256."""
     setup = await prepare(api, world, tree, a_token)
     a_api = as_a(api, setup)
     assert (await a_api.get(setup.a.place.url("/outcome_imports/latest"))).status == 200
@@ -397,7 +399,12 @@ async def test_tokens_are_stored_hashed(
             ).status == 200
     tokens = [world.admin_token, a_token]
 
-    stored = {token_hash for (token_hash,) in tree.rows("SELECT token_hash FROM access_tokens")}
+    with sqlite3.connect(db_path) as host_tables:
+        stored = {hashed for (hashed,) in host_tables.execute(
+            "SELECT token_hash FROM access_tokens")}
+    host_tables.close()
+    plugin_rows = repr([tree.rows(f"SELECT * FROM {table}") for table in PLUGIN_TABLES])
+    assert not any(token in plugin_rows for token in tokens)
     files = [path for path in db_path.parent.rglob("*") if path.is_file()]
     assert db_path in files
 
@@ -407,6 +414,13 @@ async def test_tokens_are_stored_hashed(
         for token in tokens:
             assert token.encode() not in content, path
             assert token.encode("utf-16-le") not in content, path
+
+
+PLUGIN_TABLES = (
+    "lms_outcomes_imports", "lms_outcomes_import_errors", "lms_outcomes_attachments",
+    "lms_outcomes_latest_imports", "lms_outcomes_groups", "lms_outcomes_outcomes",
+    "lms_outcomes_links", "lms_outcomes_friendly_descriptions",
+)
 
 
 def tampered(token: str) -> list[str]:
@@ -459,7 +473,7 @@ async def test_a_malformed_file_of_a_fails_alone(
     file-level error ``Invalid CSV File`` (SPEC decision 6), and B's import is not disturbed:
     it succeeds whole. (The parse worker is shared by all root accounts.)"""
     a_api = Api(api.client, api.root, token=a_token, base_path=api.base_path)
-    a = a_place(tree, world)
+    a = a_place(a_token, world)
     b_imports = f"/api/v1/accounts/{world.account_id}/outcome_imports"
     a_imports = a.url("/outcome_imports")
     big = csv_of([G(vendor_guid=f"big{n}", title=f"Big {n}") for n in range(60_000)])

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,11 +26,6 @@ TITLE_TOO_LONG = "Title is too long (maximum is 255 characters)"
 VENDOR_GUID_TOO_LONG = "Vendor guid is too long (maximum is 255 characters)"
 HEADER = ["title", "vendor_guid", "object_type", "parent_guids", "calculation_method",
           "description"]
-
-
-@pytest.fixture
-def tree(db_path: Path) -> Tree:
-    return Tree(db_path)
 
 
 def account_of(world: World) -> str:

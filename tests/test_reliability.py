@@ -24,6 +24,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 
 from lms_outcomes_plugin.host.app import EmbeddedHost
+from lms_outcomes_plugin.storage.sql import as_time
 from tests.conftest import Api, World
 from tests.reliability_helpers import (
     BOGUS_METHOD_ERROR,
@@ -31,13 +32,16 @@ from tests.reliability_helpers import (
     STATE_RANK,
     OutcomesFile,
     Serve,
+    children_of,
     copy_db,
     db_rows,
     error_rows,
+    has_exited,
     import_rows,
     orphans,
     tree_of,
 )
+from tests.tree import Tree
 
 #: Rows per batch: the file below then has 100 batches, each of 20 groups, 179 outcomes and one
 #: row error (every 10th row is a group, every 200th an outcome with a bogus method).
@@ -329,7 +333,7 @@ async def test_concurrent_uploads_end_in_order_with_correct_trees(
     world: World,
     http_server: HTTPServer,
     base_url: str,
-    db_path: Path,
+    tree: Tree,
 ) -> None:
     """Concurrency: all uploads, POSTed at once, end `succeeded`; per root account they ran one at
     a time in creation order; every tree is right; and status reads made all along the way
@@ -380,13 +384,13 @@ async def test_concurrent_uploads_end_in_order_with_correct_trees(
     assert poller.in_flight_seen > 0  # the reads did overlap running and queued imports
 
     # Per root account, one at a time in creation (id) order.
-    runs = import_rows(db_path)
+    runs = import_rows(tree)
     for account in accounts:
         mine = sorted(i for i, (a, _) in zip(ids, files, strict=True) if a == account)
         assert mine
         assert all(runs[i]["root_account_id"] == account for i in mine)
-        starts = [datetime.fromisoformat(runs[i]["started_at"]) for i in mine]
-        ends = [datetime.fromisoformat(runs[i]["ended_at"]) for i in mine]
+        starts = [as_time(runs[i]["started_at"]) for i in mine]
+        ends = [as_time(runs[i]["ended_at"]) for i in mine]
         assert starts == sorted(starts), mine
         for (_, end), (start, _) in itertools.pairwise(zip(starts, ends, strict=True)):
             assert end <= start, mine  # never two at once
@@ -394,7 +398,30 @@ async def test_concurrent_uploads_end_in_order_with_correct_trees(
     # Every file's groups and outcomes exactly once, in its own account, and nothing else.
     for account in accounts:
         mine_files = [file for a, file in files if a == account]
-        assert tree_of(db_path, ("account", account)) == full_tree(*mine_files)
-    assert orphans(db_path) == NO_ORPHANS
-    total = db_rows(db_path, "SELECT COUNT(*) FROM lms_outcomes_outcomes")[0][0]
+        assert tree_of(tree, ("account", account)) == full_tree(*mine_files)
+    assert orphans(tree) == NO_ORPHANS
+    total = tree.rows("SELECT COUNT(*) FROM lms_outcomes_outcomes")[0][0]
     assert total == 18 * uploads
+
+
+# -- the parse worker after a SIGKILL ------------------------------------------------------------
+
+
+def test_the_parse_worker_exits_when_the_server_is_killed(tmp_path: Path) -> None:
+    """A SIGKILLed server cannot shut its parse worker down: the worker (and multiprocessing's
+    resource tracker beside it) must end on their own rather than live on as orphans."""
+    server = Serve(tmp_path / "lms.db", tmp_path / "logs", *SETTINGS)
+    try:
+        import_id = server.post_import(CONTEXT, body(FIRST))["id"]
+        server.wait_for_progress(CONTEXT, import_id)  # the worker is parsing FIRST
+        children = children_of(server.process.pid)
+        assert any("--multiprocessing-fork" in cmdline for cmdline in children.values()), children
+        server.crash()
+        deadline = time.monotonic() + 30
+        while not all(has_exited(pid) for pid in children):
+            assert time.monotonic() < deadline, {
+                pid: cmdline for pid, cmdline in children.items() if not has_exited(pid)
+            }
+            time.sleep(0.05)
+    finally:
+        server.kill()

@@ -4,13 +4,12 @@ different root accounts run side by side."""
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lms_outcomes_plugin.host.app import EmbeddedHost
+from lms_outcomes_plugin.storage.sql import as_time
 from tests.conftest import Api, World
 from tests.slow_format import SlowPlugin
 from tests.tree import Tree
@@ -23,7 +22,7 @@ def plugin_settings(plugin_settings: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.gen_test(timeout=60)
 async def test_one_at_a_time_per_root_account_side_by_side_across(
-    api: Api, world: World, lms: EmbeddedHost, db_path: Path
+    api: Api, world: World, lms: EmbeddedHost, tree: Tree
 ) -> None:
     other_root = await lms.db.create_account("Shelbyville")
     await lms.db.grant(world.admin_id, "import_outcomes", "account", other_root)
@@ -46,8 +45,8 @@ async def test_one_at_a_time_per_root_account_side_by_side_across(
         assert done.body["workflow_state"] == "succeeded"
 
     runs = {
-        import_id: (root, datetime.fromisoformat(start), datetime.fromisoformat(end))
-        for import_id, root, start, end in Tree(db_path).rows(
+        import_id: (root, as_time(start), as_time(end))
+        for import_id, root, start, end in tree.rows(
             "SELECT id, root_account_id, started_at, ended_at FROM lms_outcomes_imports")
     }
     for root in (world.account_id, other_root):

@@ -4,7 +4,6 @@ an import stopped that way resumes at the next start."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from pathlib import Path
 
@@ -15,11 +14,12 @@ from tornado.testing import bind_unused_port
 
 from lms_outcomes_plugin.host.app import EmbeddedHost
 from tests.slow_format import SlowPlugin
+from tests.tree import Tree
 
 
-def make_host(db_path: Path) -> EmbeddedHost:
+def make_host(db_path: Path, storage_url: str) -> EmbeddedHost:
     settings = {
-        "storage_url": f"sqlite:///{db_path}",
+        "storage_url": storage_url,
         "poll_interval": 0.05,
         "batch_size": 2,
         "extra_plugins": [SlowPlugin(pause=0.01)],
@@ -43,21 +43,20 @@ async def stop(host: EmbeddedHost, server: HTTPServer) -> None:
     await host.shutdown()
 
 
-def import_state(db_path: Path, import_id: int) -> tuple[str, int]:
-    with sqlite3.connect(db_path) as db:
-        row = db.execute(
-            "SELECT workflow_state, (SELECT COUNT(*) FROM lms_outcomes_groups WHERE NOT is_root) "
-            "FROM lms_outcomes_imports i WHERE id = ?",
-            (import_id,),
-        ).fetchone()
-    db.close()
-    return row
+def import_state(tree: Tree, import_id: int) -> tuple[str, int]:
+    [row] = tree.rows(
+        "SELECT workflow_state, (SELECT COUNT(*) FROM lms_outcomes_groups WHERE NOT is_root) "
+        "FROM lms_outcomes_imports i WHERE id = ?",
+        import_id,
+    )
+    return row  # type: ignore[return-value]
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_shutdown_mid_import_then_restart_finishes_it(tmp_path: Path) -> None:
-    db_path = tmp_path / "lms.db"
-    host = make_host(db_path)
+async def test_shutdown_mid_import_then_restart_finishes_it(
+    db_path: Path, storage_url: str, tree: Tree
+) -> None:
+    host = make_host(db_path, storage_url)
     server, url = await serve(host)
     account = await host.db.create_account("District")
     token = await host.db.create_token(await host.db.create_user("Admin", admin_of=account))
@@ -74,26 +73,25 @@ async def test_shutdown_mid_import_then_restart_finishes_it(tmp_path: Path) -> N
 
     await stop(host, server)
 
-    state, groups_written = import_state(db_path, import_id)
+    state, groups_written = import_state(tree, import_id)
     assert state == "created"  # requeued, not left importing
     assert 0 < groups_written < 200
     leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert leftover == []
 
-    host = make_host(db_path)
+    host = make_host(db_path, storage_url)
     server, url = await serve(host)
     deadline = time.monotonic() + 30
-    while import_state(db_path, import_id)[0] != "succeeded":
+    while import_state(tree, import_id)[0] != "succeeded":
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     await stop(host, server)
     client.close()
 
-    assert import_state(db_path, import_id) == ("succeeded", 200)
-    with sqlite3.connect(db_path) as db:
-        errors = db.execute("SELECT COUNT(*) FROM lms_outcomes_import_errors").fetchone()[0]
-        stamped = db.execute("SELECT COUNT(*) FROM lms_outcomes_groups WHERE "
-                             "outcome_import_id = ?", (import_id,)).fetchone()[0]
-    db.close()
+    assert import_state(tree, import_id) == ("succeeded", 200)
+    [(errors,)] = tree.rows("SELECT COUNT(*) FROM lms_outcomes_import_errors")
+    [(stamped,)] = tree.rows(
+        "SELECT COUNT(*) FROM lms_outcomes_groups WHERE outcome_import_id = ?", import_id
+    )
     assert errors == 0  # the resumed run neither repeats nor trips over the first one's work
     assert stamped == 200  # every group is the import's again (created_group_ids)
