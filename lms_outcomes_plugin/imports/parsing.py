@@ -16,12 +16,14 @@ import asyncio
 import itertools
 import multiprocessing
 import os
+import threading
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from typing import BinaryIO
 
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormat
@@ -87,6 +89,24 @@ def _close(job_id: str) -> None:
         job.source.close()
 
 
+def _exit_with_parent() -> None:
+    """The worker's initializer: a SIGKILLed host cannot shut its worker down, so the worker
+    ends itself when the host does rather than live on as an orphan."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        watch = threading.Thread(
+            target=_exit_after, args=(parent,), daemon=True, name="lms-outcomes-parent-watch"
+        )
+        watch.start()
+
+
+def _exit_after(parent: BaseProcess) -> None:
+    # Blocks on multiprocessing's parent sentinel: a pipe whose write end only the host holds,
+    # so it reads end-of-file once the host is gone, however it died.
+    parent.join()
+    os._exit(1)
+
+
 class Parsers:
     """The plugin's parse worker: one child process (or thread), started at the first import
     and shut down with the plugin."""
@@ -100,7 +120,9 @@ class Parsers:
             if self._in_process:
                 # spawn, not fork: the host has threads (aiosqlite's) a fork would copy mid-lock.
                 context = multiprocessing.get_context("spawn")
-                self._executor = ProcessPoolExecutor(1, mp_context=context)
+                self._executor = ProcessPoolExecutor(
+                    1, mp_context=context, initializer=_exit_with_parent
+                )
             else:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="lms-outcomes-parse")
         return self._executor
