@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= ./lms-outcomes.db
 
-.PHONY: serve test lint bench venv clean
+.PHONY: serve test lint bench bench-postgres venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP)
 # Not part of `make test`: the import benchmarks of benchmarks/run.py (several minutes).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# The same on PostgreSQL: a throwaway server started from the installed binaries.
+bench-postgres: $(STAMP)
+	$(BIN)/python -m benchmarks.run --postgres
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

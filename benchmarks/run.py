@@ -7,12 +7,16 @@ with this schema: Python's csv module plus ``executemany`` into the same tables,
 checks. Absolute times on this shared machine are noisy, so the targets are ratios to the floor
 measured in the same run, except where the issue names a rate.
 
-    python -m benchmarks.run [--rows 100000] [--big 1000000] [--small 10000] [--storage URL]
+    python -m benchmarks.run [--rows 100000] [--big 1000000] [--small 10000] [--postgres]
+
+``--postgres`` (``make bench-postgres``) runs the server on PostgreSQL, a throwaway server started
+from the installed binaries as the tests do, and measures the floor there too.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import http.client
 import json
@@ -30,9 +34,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
+
 from benchmarks.generate import write
+from lms_outcomes_plugin.models import utcnow
 from lms_outcomes_plugin.storage.migrate import load_migrations
-from lms_outcomes_plugin.storage.sql import sort_title
+from lms_outcomes_plugin.storage.postgresql import PostgresStore
+from lms_outcomes_plugin.storage.sql import sort_title, to_numbered_params
+from tests.postgres_server import PostgresServer
 
 TOKEN = "benchmark-token"
 BATCH = 1000
@@ -159,39 +168,114 @@ def floor(path: Path, folder: Path) -> float:
     return elapsed
 
 
-def _floor_batch(db: sqlite3.Connection, chunk: list[list[str]]) -> None:
-    groups = [(r[0], r[2], r[3], r[7]) for r in chunk if r[1] == "group"]
+FLOOR_GROUPS = (
+    "INSERT INTO lms_outcomes_groups (context_type, context_id, vendor_guid, title, "
+    "description, parent_id, outcome_import_id, created_at, updated_at) VALUES "
+    "('account', 1, ?, ?, ?, COALESCE((SELECT id FROM lms_outcomes_groups WHERE "
+    "context_type = 'account' AND context_id = 1 AND vendor_guid = ?), 1), 1, ?, ?)"
+)
+FLOOR_OUTCOMES = (
+    "INSERT INTO lms_outcomes_outcomes (context_type, context_id, vendor_guid, title, "
+    "description, display_name, calculation_method, calculation_int, mastery_points, "
+    "points_possible, ratings, outcome_import_id, created_at, updated_at) VALUES "
+    "('account', 1, ?, ?, ?, ?, ?, ?, ?, 4, ?, 1, ?, ?)"
+)
+FLOOR_LINKS = (
+    "INSERT INTO lms_outcomes_links (context_type, context_id, group_id, outcome_id, "
+    "created_at, updated_at) VALUES ('account', 1, (SELECT id FROM lms_outcomes_groups "
+    "WHERE context_type = 'account' AND context_id = 1 AND vendor_guid = ?), "
+    "(SELECT id FROM lms_outcomes_outcomes WHERE vendor_guid = ?), ?, ?)"
+)
+
+
+def _floor_rows(chunk: list[list[str]], now: object) -> tuple[list[tuple[object, ...]], ...]:
+    """The floor's parameters for one batch: groups, outcomes, links."""
     outcomes = [r for r in chunk if r[1] == "outcome"]
+    return (
+        [(r[0], r[2], r[3], r[7], now, now) for r in chunk if r[1] == "group"],
+        [(r[0], r[2], r[3], r[4], r[5], int(r[6]) if r[6] else None, float(r[9]),
+          json.dumps(r[10:18]), now, now) for r in outcomes],
+        [(r[7], r[0], now, now) for r in outcomes],
+    )
+
+
+def _floor_batch(db: sqlite3.Connection, chunk: list[list[str]]) -> None:
+    groups, outcomes, links = _floor_rows(chunk, "")
     db.execute("BEGIN")
-    db.executemany(
-        "INSERT INTO lms_outcomes_groups (context_type, context_id, vendor_guid, title, "
-        "description, parent_id, outcome_import_id, created_at, updated_at) VALUES "
-        "('account', 1, ?, ?, ?, COALESCE((SELECT id FROM lms_outcomes_groups WHERE "
-        "context_type = 'account' AND context_id = 1 AND vendor_guid = ?), 1), 1, '', '')",
-        groups)
-    db.executemany(
-        "INSERT INTO lms_outcomes_outcomes (context_type, context_id, vendor_guid, title, "
-        "description, display_name, calculation_method, calculation_int, mastery_points, "
-        "points_possible, ratings, outcome_import_id, created_at, updated_at) VALUES "
-        "('account', 1, ?, ?, ?, ?, ?, ?, ?, 4, ?, 1, '', '')",
-        [(r[0], r[2], r[3], r[4], r[5], r[6] or None, r[9], json.dumps(r[10:18]))
-         for r in outcomes])
-    db.executemany(
-        "INSERT INTO lms_outcomes_links (context_type, context_id, group_id, outcome_id, "
-        "created_at, updated_at) VALUES ('account', 1, (SELECT id FROM lms_outcomes_groups "
-        "WHERE context_type = 'account' AND context_id = 1 AND vendor_guid = ?), "
-        "(SELECT id FROM lms_outcomes_outcomes WHERE vendor_guid = ?), '', '')",
-        [(r[7], r[0]) for r in outcomes])
+    db.executemany(FLOOR_GROUPS, groups)
+    db.executemany(FLOOR_OUTCOMES, outcomes)
+    db.executemany(FLOOR_LINKS, links)
     db.execute("COMMIT")
 
 
-def measure(rows: int, big: int, folder: Path, storage: str | None,
+def floor_postgres(path: Path, url: str) -> float:
+    """The floor on PostgreSQL: csv plus asyncpg's ``executemany``, 1000 rows a transaction,
+    into a fresh copy of the same schema."""
+    return asyncio.run(_floor_postgres(path, url))
+
+
+async def _floor_postgres(path: Path, url: str) -> float:
+    store = PostgresStore(url)
+    await store.open()  # migrates
+    await store.close()
+    db = await asyncpg.connect(url)
+    try:
+        # Ids from the sequences (1 and 1, as the floor's statements expect): an explicit id
+        # would leave them behind.
+        await db.execute("INSERT INTO lms_outcomes_imports (context_type, context_id, "
+                         "root_account_id, import_type, workflow_state, created_at, updated_at) "
+                         "VALUES ('account', 1, 1, 'csv', 'importing', now(), now())")
+        await db.execute("INSERT INTO lms_outcomes_groups (context_type, context_id, title, "
+                         "is_root, created_at, updated_at) "
+                         "VALUES ('account', 1, 'root', TRUE, now(), now())")
+        statements = [await db.prepare(to_numbered_params(query))
+                      for query in (FLOOR_GROUPS, FLOOR_OUTCOMES, FLOOR_LINKS)]
+        started = time.perf_counter()
+        with path.open(newline="", encoding="utf-8") as source:
+            rows = csv.reader(source)
+            next(rows)
+            while chunk := [row for _, row in zip(range(BATCH), rows, strict=False)]:
+                async with db.transaction():
+                    for statement, params in zip(
+                        statements, _floor_rows(chunk, utcnow()), strict=True
+                    ):
+                        await statement.executemany(params)
+        return time.perf_counter() - started
+    finally:
+        await db.close()
+
+
+class Databases:
+    """Where the floor writes and the servers store: SQLite files in the run's folder, or fresh
+    databases of a throwaway PostgreSQL server."""
+
+    def __init__(self, folder: Path, postgres: PostgresServer | None) -> None:
+        self.folder = folder
+        self.postgres = postgres
+        self._count = 0
+
+    def floor(self, path: Path) -> float:
+        if self.postgres is None:
+            return floor(path, self.folder)
+        return floor_postgres(path, self.new_database())
+
+    def storage(self) -> str | None:
+        """The storage URL of a server (None: its own SQLite file)."""
+        return None if self.postgres is None else self.new_database()
+
+    def new_database(self) -> str:
+        assert self.postgres is not None
+        self._count += 1
+        return self.postgres.create_database(f"bench_{self._count}")
+
+
+def measure(rows: int, big: int, folder: Path, databases: Databases,
             small: int = 10_000) -> list[tuple[str, ...]]:
     files = {count: write(count, folder / f"outcomes-{count}.csv", prefix=f"r{count}-")
              for count in sorted({small, rows, big})}
     main = files[rows]
-    floor_seconds = statistics.median(floor(main, folder) for _ in range(3))
-    with serve(folder / "a", storage) as server:
+    floor_seconds = statistics.median(databases.floor(main) for _ in range(3))
+    with serve(folder / "a", databases.storage()) as server:
         idle = Latencies()
         stop = threading.Event()
         poller = threading.Thread(target=poll_status, args=(server, stop, idle))
@@ -207,7 +291,7 @@ def measure(rows: int, big: int, folder: Path, storage: str | None,
         poller.join()
         again, _ = import_file(server, main)
         quick, _ = import_file(server, files[small], account=_new_account(folder / "a"))
-    with serve(folder / "b", storage) as server:
+    with serve(folder / "b", databases.storage()) as server:
         large, _ = import_file(server, files[big])
         peak_mib = server.peak_rss_kib() / 1024
     rates = {small: small / quick, rows: rows / first, big: big / large}
@@ -266,12 +350,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=10_000)
-    parser.add_argument("--storage", help="storage URL for the server (default: its SQLite)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="store on a throwaway PostgreSQL server (default: SQLite)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="lms-outcomes-bench-") as folder:
-        for name in ("a", "b"):
-            (Path(folder) / name).mkdir()
-        print_table(measure(args.rows, args.big, Path(folder), args.storage, args.small))
+    postgres = PostgresServer.start() if args.postgres else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="lms-outcomes-bench-") as folder:
+            for name in ("a", "b"):
+                (Path(folder) / name).mkdir()
+            databases = Databases(Path(folder), postgres)
+            print_table(measure(args.rows, args.big, Path(folder), databases, args.small))
+    finally:
+        if postgres is not None:
+            postgres.stop()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.generate import write
 from lms_outcomes_plugin.formats import FormatOptions
 from lms_outcomes_plugin.formats.instructure_csv import InstructureCsv
@@ -33,10 +35,11 @@ def test_the_generator_is_seeded_and_imports_cleanly(tmp_path: Path) -> None:
     assert 300 < sum(sizes) / len(sizes) < 500  # ~400 bytes a row, as measured
 
 
-def test_the_runner_prints_its_table() -> None:
+@pytest.mark.parametrize("backend", [[], ["--postgres"]], ids=["sqlite", "postgresql"])
+def test_the_runner_prints_its_table(backend: list[str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--rows", "400", "--big", "600",
-         "--small", "200"],
+         "--small", "200", *backend],
         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
     )
 
