@@ -50,10 +50,12 @@ class Serve:
     SIGKILL of the server alone, and :meth:`reap` still ends the group by its id, whatever is
     left."""
 
-    def __init__(self, db: Path, logs: Path, *settings: str) -> None:
+    def __init__(self, db: Path, logs: Path, *settings: str, storage: str | None = None) -> None:
         logs.mkdir(parents=True, exist_ok=True)
         self.stdout, self.stderr = logs / "serve.out", logs / "serve.err"
         args = [LMS_OUTCOMES, "serve", "--db", str(db), "--port", "0"]
+        if storage is not None:
+            args += ["--storage", storage]
         for setting in settings:
             args += ["--setting", setting]
         env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": ADMIN_TOKEN}

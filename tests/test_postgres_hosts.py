@@ -66,10 +66,10 @@ def test_two_hosts_share_imports_in_order_and_survive_a_kill(
     host_db = tmp_path / "host.db"
     roots = asyncio.run(seed_host(host_db))
     settings = (
-        f"lms_outcomes.storage_url={store_url}", f"lms_outcomes.batch_size={BATCH}",
-        f"lms_outcomes.import_lease={LEASE}", "lms_outcomes.poll_interval=0.2",
+        f"lms_outcomes.batch_size={BATCH}", f"lms_outcomes.import_lease={LEASE}",
+        "lms_outcomes.poll_interval=0.2",
     )
-    hosts = [Serve(host_db, tmp_path / name, *settings) for name in ("a", "b")]
+    hosts = [Serve(host_db, tmp_path / name, *settings, storage=store_url) for name in "ab"]
     tree = Tree(store_url)
     try:
         files = [

@@ -267,7 +267,8 @@ class Store(Protocol):
 
     async def requeue_stale_imports(self, older_than: datetime) -> int:
         """Put back to ``created`` the imports whose owner last renewed its lease before
-        ``older_than`` (a process that died); they start over. Returns how many."""
+        ``older_than`` (a process that died); they start over. One whose owners died too
+        often ends ``failed`` instead, with a message that says so. Returns how many."""
         ...
 
     async def created_group_ids(self, import_id: int) -> list[int]: ...

@@ -41,6 +41,12 @@ from lms_outcomes_plugin.storage import statements as sql
 from lms_outcomes_plugin.storage.migrate import load_migrations
 
 MIGRATIONS_TABLE = "lms_outcomes_migrations"
+#: How many times an import is started again after its runner died; the next time it fails.
+MAX_TAKEOVERS = 2
+TAKEN_OVER_TOO_OFTEN = (
+    f"The import was stopped {MAX_TAKEOVERS + 1} times because the process running it ended; "
+    "it will not be started again"
+)
 #: The kinds of write transaction that must wait for one another (see SqlStore._serialized).
 Serialized = Literal["tree", "queue"]
 
@@ -230,19 +236,31 @@ class SqlStore:
 
     async def requeue_import(self, import_id: int, runner: str) -> None:
         async with self._transaction() as db:
-            await self._requeue(db, sql.BY_RUNNER, (import_id, runner))
+            await self._requeue(db, sql.BY_RUNNER, (import_id, runner), takeover=False)
 
     async def requeue_stale_imports(self, older_than: datetime) -> int:
+        lapsed = (self.dialect.encode_time(older_than),)
         async with self._transaction() as db:
-            return await self._requeue(db, sql.LAPSED, (self.dialect.encode_time(older_than),))
+            now = self._now()
+            failed = await db.fetch(
+                self.dialect(sql.FAIL_LAPSED), (now, now, *lapsed, MAX_TAKEOVERS)
+            )
+            for (import_id,) in failed:
+                await self._insert_errors(
+                    db, import_id, [(1, TAKEN_OVER_TOO_OFTEN)], failure=True
+                )
+            return len(failed) + await self._requeue(db, sql.LAPSED, lapsed, takeover=True)
 
-    async def _requeue(self, db: Connection, where: str, params: Sequence[Any]) -> int:
+    async def _requeue(
+        self, db: Connection, where: str, params: Sequence[Any], *, takeover: bool
+    ) -> int:
         # Its batches are applied again from the start, as by a new import: the errors they
         # recorded would be recorded twice, and their stamps would read "already appeared".
         for template in (sql.REQUEUE_ERRORS, sql.REQUEUE_GROUP_STAMPS, sql.REQUEUE_OUTCOME_STAMPS):
             await db.execute(self.dialect(template.replace("{where}", where)), params)
         return await db.execute(
-            self.dialect(sql.REQUEUE.replace("{where}", where)), (self._now(), *params)
+            self.dialect(sql.REQUEUE.replace("{where}", where)),
+            (self._now(), int(takeover), *params),
         )
 
     async def created_group_ids(self, import_id: int) -> list[int]:

@@ -304,13 +304,20 @@ REQUEUE_OUTCOME_STAMPS = (
     f"UPDATE lms_outcomes_outcomes SET outcome_import_id = NULL "
     f"WHERE outcome_import_id IN {_INTERRUPTED}"
 )
-# params: updated_at, then {where}'s
+# params: updated_at, takeovers to add, then {where}'s
 REQUEUE = (
-    "UPDATE lms_outcomes_imports SET workflow_state = 'created', updated_at = ? "
-    "WHERE {where} AND workflow_state = 'importing'"
+    "UPDATE lms_outcomes_imports SET workflow_state = 'created', updated_at = ?, "
+    "takeovers = takeovers + ? WHERE {where} AND workflow_state = 'importing'"
 )
 BY_RUNNER = "id = ? AND runner_id = ?"
 LAPSED = "(heartbeat_at IS NULL OR heartbeat_at < ?)"
+# An import whose runner died this many times is failed, not started again: it may be what
+# kills them. params: ended_at, updated_at, lapsed before, takeovers
+FAIL_LAPSED = f"""
+UPDATE lms_outcomes_imports SET workflow_state = 'failed', ended_at = {{clock}}, updated_at = ?
+WHERE {LAPSED} AND workflow_state = 'importing' AND takeovers >= ?
+RETURNING id
+"""
 # params: import id
 CREATED_GROUP_IDS = (
     "SELECT id FROM lms_outcomes_groups WHERE outcome_import_id = ? ORDER BY id"
