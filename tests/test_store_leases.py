@@ -3,6 +3,8 @@ and one whose runners keep dying ends ``failed`` with a message that says why.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -16,10 +18,18 @@ from lms_outcomes_plugin.storage.sqlite import SqliteStore
 ACCOUNT = ContextRef("account", 1)
 
 
-def store_at(url: str) -> Store:
-    if url.startswith("sqlite:"):
-        return SqliteStore.from_url(url, {})
-    return PostgresStore.from_url(url, {})
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Store]:
+    """The store at ``url``, open (migrated) for the block."""
+    store: Store = (
+        SqliteStore.from_url(url, {}) if url.startswith("sqlite:")
+        else PostgresStore.from_url(url, {})
+    )
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 async def queue_one(store: Store) -> int:
@@ -34,9 +44,7 @@ async def queue_one(store: Store) -> int:
 async def test_an_import_whose_runners_keep_dying_fails_with_a_clear_message(
     storage_url: str,
 ) -> None:
-    store = store_at(storage_url)
-    await store.open()
-    try:
+    async with opened(storage_url) as store:
         import_id = await queue_one(store)
         for death in range(MAX_TAKEOVERS + 1):
             claimed = await store.claim_next_import(f"runner-{death}")
@@ -53,17 +61,13 @@ async def test_an_import_whose_runners_keep_dying_fails_with_a_clear_message(
         assert state.errors == ((1, TAKEN_OVER_TOO_OFTEN),)
         assert await store.claim_next_import("runner-last") is None
         assert await store.requeue_stale_imports(utcnow() + timedelta(seconds=1)) == 0
-    finally:
-        await store.close()
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_live_runner_keeps_its_import_and_a_clean_stop_is_no_takeover(
     storage_url: str,
 ) -> None:
-    store = store_at(storage_url)
-    await store.open()
-    try:
+    async with opened(storage_url) as store:
         import_id = await queue_one(store)
         for _ in range(MAX_TAKEOVERS + 2):  # stopped by shutdowns, never failed for it
             assert (await store.claim_next_import("alive")).id == import_id  # type: ignore[union-attr]
@@ -73,5 +77,3 @@ async def test_a_live_runner_keeps_its_import_and_a_clean_stop_is_no_takeover(
         state = await store.get_import(ACCOUNT, import_id)
         assert state is not None
         assert state.workflow_state == "created"
-    finally:
-        await store.close()
