@@ -84,9 +84,14 @@ class Serve:
         raise AssertionError(f"the server did not start:\n{self.output()}")
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, content_type: str = "text/csv"
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str = "text/csv",
+        token: str = ADMIN_TOKEN,
     ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        headers = {"Authorization": f"Bearer {token}"}
         if body is not None:
             headers["Content-Type"] = content_type
         request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
@@ -163,8 +168,12 @@ class Serve:
 
     def terminate(self, timeout: float = 30) -> int:
         """Stop the server as an operator does (SIGTERM); its exit status."""
+        return self.stop(signal.SIGTERM, timeout)
+
+    def stop(self, signum: int, timeout: float = 30) -> int:
+        """Send ``signum`` (SIGTERM, SIGINT); the server's exit status once it has stopped."""
         try:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signum)
             return self.process.wait(timeout=timeout)
         finally:
             self.kill()

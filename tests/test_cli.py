@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,10 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from lms_outcomes_plugin.host.db import HostDatabase
-
-LMS_OUTCOMES = Path(sys.executable).parent / "lms-outcomes"
-ADMIN_TOKEN = "test-admin-token-0123456789"
-SERVING = re.compile(r"lms-outcomes serving on (http://\S+?)/?$", re.MULTILINE)
+from tests.reliability_helpers import ADMIN_TOKEN, LMS_OUTCOMES, Serve
 
 T = TypeVar("T")
 
@@ -162,79 +156,29 @@ def test_bad_input_exits_2_with_a_message(db: Path, args: list[str], message: st
 # -- serve -------------------------------------------------------------------------------------
 
 
-class Server:
-    """A running ``lms-outcomes serve``; its output goes to files so it can never block."""
-
-    def __init__(self, db: Path, logs: Path, *extra: str) -> None:
-        self.stdout, self.stderr = logs / "serve.out", logs / "serve.err"
-        env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": ADMIN_TOKEN}
-        with self.stdout.open("w") as out, self.stderr.open("w") as err:
-            self.process = subprocess.Popen(
-                [LMS_OUTCOMES, "serve", "--db", str(db), "--port", "0", *extra],
-                stdout=out,
-                stderr=err,
-                env=env,
-            )
-        self.url = self._wait_until_serving()
-
-    def output(self) -> str:
-        return self.stdout.read_text() + self.stderr.read_text()
-
-    def _wait_until_serving(self, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = SERVING.search(self.stdout.read_text())
-            if found:
-                return found.group(1)
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"the server did not start:\n{self.output()}")
-
-    def get(self, path: str, token: str = ADMIN_TOKEN) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.url + path, headers={"Authorization": f"Bearer {token}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, json.load(error)
-
-    def stop(self, signum: int, timeout: float = 15) -> int:
-        self.process.send_signal(signum)
-        return self.process.wait(timeout=timeout)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-
-
 @pytest.fixture
-def server(db: Path, tmp_path: Path) -> Iterator[Server]:
-    running = Server(db, tmp_path)
+def server(db: Path, tmp_path: Path) -> Iterator[Serve]:
+    running = Serve(db, tmp_path)
     try:
         yield running
     finally:
         running.kill()
 
 
-def test_serve_bootstraps_an_admin_and_answers_with_it(server: Server) -> None:
-    assert server.get("/api/v1/users/self") == (
+def test_serve_bootstraps_an_admin_and_answers_with_it(server: Serve) -> None:
+    assert server.request("GET", "/api/v1/users/self") == (
         200,
         {
             "id": 1,
             "name": "Admin",
-            "created_at": server.get("/api/v1/users/self")[1]["created_at"],
+            "created_at": server.request("GET", "/api/v1/users/self")[1]["created_at"],
             "sortable_name": "Admin",
             "short_name": "Admin",
         },
     )
-    status, account = server.get("/api/v1/accounts/1")
+    status, account = server.request("GET", "/api/v1/accounts/1")
     assert (status, account["name"]) == (200, "Default Account")
-    assert server.get("/api/v1/users/self", token="wrong")[0] == 401
+    assert server.request("GET", "/api/v1/users/self", token="wrong")[0] == 401
     out = server.stdout.read_text()
     assert ADMIN_TOKEN in out
     assert f'curl -H "Authorization: Bearer {ADMIN_TOKEN}" {server.url}/api/v1/users/self' in out
@@ -243,27 +187,27 @@ def test_serve_bootstraps_an_admin_and_answers_with_it(server: Server) -> None:
     assert time.monotonic() - started < 10
 
 
-def test_serve_stops_cleanly_on_sigint(server: Server) -> None:
-    assert server.get("/api/v1/users/self")[0] == 200
+def test_serve_stops_cleanly_on_sigint(server: Serve) -> None:
+    assert server.request("GET", "/api/v1/users/self")[0] == 200
     assert server.stop(signal.SIGINT) == 0, server.output()
     assert "Traceback" not in server.output()
 
 
-def test_admin_commands_work_while_the_server_runs(server: Server, db: Path) -> None:
+def test_admin_commands_work_while_the_server_runs(server: Serve, db: Path) -> None:
     assert admin(db, "account", "create", "Second Root") == "2"
     assert admin(db, "course", "create", "Course", "--account", "2") == "1"
     user = admin(db, "user", "create", "Teacher", "--teacher", "1")
     token = admin(db, "token", "create", user)
     # The server sees what another process wrote to the same file.
-    status, course = server.get("/api/v1/courses/1", token=token)
+    status, course = server.request("GET", "/api/v1/courses/1", token=token)
     assert (status, course["account_id"]) == (200, 2)
-    assert server.get("/api/v1/accounts/2", token=token)[0] == 401
+    assert server.request("GET", "/api/v1/accounts/2", token=token)[0] == 401
     assert server.stop(signal.SIGTERM) == 0, server.output()
 
 
 
 def test_serve_passes_plugin_settings(db: Path, tmp_path: Path) -> None:
-    server = Server(db, tmp_path, "--setting", "lms_outcomes.max_upload_bytes=10")
+    server = Serve(db, tmp_path, "lms_outcomes.max_upload_bytes=10")
     try:
         request = urllib.request.Request(
             f"{server.url}/api/v1/accounts/1/outcome_imports", data=b"x" * 11, method="POST",
