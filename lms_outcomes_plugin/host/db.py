@@ -292,8 +292,11 @@ class HostDatabase:
     # -- reads ---------------------------------------------------------------------------------
 
     async def _one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
-        async with self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        # One thread hop, not three (execute, fetchone, close): every request authenticates
+        # and looks its context up here, while an import keeps the GIL busy, and each hop
+        # waits for it.
+        rows = await self.conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def account(self, account_id: int) -> Account | None:
         if not _storable(account_id):
