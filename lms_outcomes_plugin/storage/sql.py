@@ -431,13 +431,14 @@ class SqlBatch:
                  sort_title(g.title), g.description, g.workflow_state, stamp, now, now)
                 for g in new
             ])
-        updated = [g for g in batch.groups if not g.new]
+        updated = [g for g in batch.groups if not g.new and g.changed]
         if updated:
             await db.executemany(q(sql.UPDATE_GROUP), [
                 (g.parent_id, g.title, sort_title(g.title), g.description, g.workflow_state,
                  stamp, g.changed, now, g.id)
                 for g in updated
             ])
+        await self._stamp(sql.STAMP_GROUPS, stamp, [g.id for g in batch.groups if not g.changed])
         if batch.deleted_groups:
             roots = [(group_id, now) for group_id in batch.deleted_groups]
             await db.executemany(q(sql.DELETE_SUBTREE_LINKS), roots)
@@ -452,12 +453,19 @@ class SqlBatch:
                  batch.import_id, now, now)
                 for o in new
             ])
-        updated = [o for o in batch.outcomes if not o.new]
+        updated = [o for o in batch.outcomes if not o.new and o.changed]
         if updated:
             await db.executemany(q(sql.UPDATE_OUTCOME), [
                 (*_outcome_fields(o.fields), batch.import_id, o.changed, now, o.id)
                 for o in updated
             ])
+        unchanged = [o.id for o in batch.outcomes if not o.changed]
+        await self._stamp(sql.STAMP_OUTCOMES, batch.import_id, unchanged)
+
+    async def _stamp(self, statement: str, import_id: int, ids: list[int]) -> None:
+        """Re-stamp unchanged objects with the import, all in one statement."""
+        if ids:
+            await self._db.execute(self._sql(statement), (import_id, json.dumps(ids)))
 
     async def _apply_links(self, batch: BatchWrite, now: Any) -> None:
         db, q = self._db, self._sql

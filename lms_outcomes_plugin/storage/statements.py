@@ -71,6 +71,10 @@ UPDATE lms_outcomes_groups SET parent_id = ?, title = ?, sort_title = ?, descrip
     updated_at = CASE WHEN ? THEN ? ELSE updated_at END
 WHERE id = ?
 """
+# An unchanged group or outcome is only stamped with the import (one statement a batch).
+# params: outcome_import_id, JSON [id, ...]
+STAMP_GROUPS = "UPDATE lms_outcomes_groups SET outcome_import_id = ? WHERE id IN ({ids})"
+STAMP_OUTCOMES = "UPDATE lms_outcomes_outcomes SET outcome_import_id = ? WHERE id IN ({ids})"
 _SUBTREE = """
 WITH RECURSIVE subtree(id) AS (
     SELECT CAST(? AS BIGINT)
