@@ -435,7 +435,7 @@ class SqlBatch:
         if updated:
             await db.executemany(q(sql.UPDATE_GROUP), [
                 (g.parent_id, g.title, sort_title(g.title), g.description, g.workflow_state,
-                 stamp, g.changed, now, g.id)
+                 stamp, now, g.id)
                 for g in updated
             ])
         await self._stamp(sql.STAMP_GROUPS, stamp, [g.id for g in batch.groups if not g.changed])
@@ -456,7 +456,7 @@ class SqlBatch:
         updated = [o for o in batch.outcomes if not o.new and o.changed]
         if updated:
             await db.executemany(q(sql.UPDATE_OUTCOME), [
-                (*_outcome_fields(o.fields), batch.import_id, o.changed, now, o.id)
+                (*_outcome_fields(o.fields), batch.import_id, now, o.id)
                 for o in updated
             ])
         unchanged = [o.id for o in batch.outcomes if not o.changed]

@@ -63,12 +63,12 @@ INSERT INTO lms_outcomes_groups (id, context_type, context_id, parent_id, vendor
     sort_title, description, workflow_state, outcome_import_id, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+# A changed group (unchanged ones are only stamped).
 # params: parent_id, title, sort_title, description, workflow_state, outcome_import_id,
-#         changed, updated_at, id
+#         updated_at, id
 UPDATE_GROUP = """
 UPDATE lms_outcomes_groups SET parent_id = ?, title = ?, sort_title = ?, description = ?,
-    workflow_state = ?, outcome_import_id = ?,
-    updated_at = CASE WHEN ? THEN ? ELSE updated_at END
+    workflow_state = ?, outcome_import_id = ?, updated_at = ?
 WHERE id = ?
 """
 # An unchanged group or outcome is only stamped with the import (one statement a batch).
@@ -104,12 +104,12 @@ INSERT INTO lms_outcomes_outcomes (id, context_type, context_id, vendor_guid, {_
     outcome_import_id, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-# params: <10 fields>, outcome_import_id, changed, updated_at, id
+# A changed outcome (unchanged ones are only stamped).
+# params: <10 fields>, outcome_import_id, updated_at, id
 UPDATE_OUTCOME = """
 UPDATE lms_outcomes_outcomes SET title = ?, sort_title = ?, description = ?, display_name = ?,
     calculation_method = ?, calculation_int = ?, mastery_points = ?, points_possible = ?,
-    ratings = ?, workflow_state = ?, outcome_import_id = ?,
-    updated_at = CASE WHEN ? THEN ? ELSE updated_at END
+    ratings = ?, workflow_state = ?, outcome_import_id = ?, updated_at = ?
 WHERE id = ?
 """
 
