@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from lms_outcomes_plugin.models import ContextRef
 from lms_outcomes_plugin.storage import BatchWrite, GroupWrite, Lookup, statements
 from lms_outcomes_plugin.storage.migrate import load_migrations
 from lms_outcomes_plugin.storage.sql import sort_title
-from lms_outcomes_plugin.storage.sqlite import SQLITE, SqliteStore, sqlite_path
+from lms_outcomes_plugin.storage.sqlite import CHECKPOINT_EVERY, SQLITE, SqliteStore, sqlite_path
 
 
 def test_storage_urls() -> None:
@@ -79,3 +80,24 @@ def test_parents_are_found_by_import_and_guid_not_by_reading_the_whole_import(
         for step in plan
     ), plan
 
+
+@pytest.mark.gen_test(timeout=30)
+async def test_commits_are_copied_into_the_database_file_in_the_background(
+    tmp_path: Path,
+) -> None:
+    """The writer never checkpoints on its own below its backstop: without the background
+    checkpointer, every commit would stay in the WAL until the store closes."""
+    path = tmp_path / "store.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        header_only = path.stat().st_size  # the migrations are still in the WAL
+        for number in range(CHECKPOINT_EVERY):
+            await store.add_attachment(f"f{number}.csv", "text/csv", 1, f"key{number}")
+        for _ in range(400):  # at most 20 s
+            if path.stat().st_size > header_only:
+                break
+            await asyncio.sleep(0.05)
+        assert path.stat().st_size > header_only
+    finally:
+        await store.close()

@@ -2,13 +2,15 @@
 
 One writer connection (writes are serialized by a lock and run as ``BEGIN IMMEDIATE``
 transactions) and one reader connection, so status reads never queue behind an import's batch;
-WAL lets them run side by side. Uploads are files in a folder beside the database. The queries
-are the shared ones of :mod:`.sql`.
+WAL lets them run side by side. A third connection checkpoints the WAL in the background, so a
+commit never waits for the copy into the database file and its fsync. Uploads are files in a
+folder beside the database. The queries are the shared ones of :mod:`.sql`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import uuid
@@ -25,12 +27,18 @@ from lms_outcomes_plugin.models import Attachment
 from lms_outcomes_plugin.storage import StorageBackendRegistry
 from lms_outcomes_plugin.storage.sql import Dialect, SqlBatch, SqlStore, sort_title
 
+log = logging.getLogger("lms_outcomes_plugin.storage")
+
 PRAGMAS = (
     "PRAGMA busy_timeout = 10000",
     "PRAGMA foreign_keys = ON",
     # With WAL, NORMAL loses no committed batch on a process crash (only on power loss).
     "PRAGMA synchronous = NORMAL",
 )
+#: The writer's own checkpoints are only a backstop (pages; SQLite's default is 1000): the
+#: checkpointer runs every CHECKPOINT_EVERY commits, so the WAL stays far smaller.
+WRITER_AUTOCHECKPOINT = 10_000
+CHECKPOINT_EVERY = 8
 SQLITE = Dialect(
     "sqlite",
     macros={
@@ -132,6 +140,9 @@ class SqliteStore(SqlStore):
         self._writer: SqliteConnection | None = None
         self._reader_connection: SqliteConnection | None = None
         self._write_lock = asyncio.Lock()
+        self._checkpointer: SqliteConnection | None = None
+        self._checkpoint: asyncio.Task[None] | None = None
+        self._commits = 0
 
     @classmethod
     def from_url(cls, url: str, settings: Mapping[str, Any]) -> SqliteStore:
@@ -144,12 +155,16 @@ class SqliteStore(SqlStore):
         async with self._transaction() as db:
             await self._migrate(db)
         self._reader_connection = await self._connect()
+        self._checkpointer = await self._connect()
+        await self._writer.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}")
 
     async def close(self) -> None:
-        for connection in (self._reader_connection, self._writer):
+        if self._checkpoint is not None:
+            await self._checkpoint
+        for connection in (self._checkpointer, self._reader_connection, self._writer):
             if connection is not None:
                 await connection.connection.close()
-        self._reader_connection = self._writer = None
+        self._checkpointer = self._reader_connection = self._writer = None
 
     async def _connect(self) -> SqliteConnection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
@@ -171,6 +186,29 @@ class SqliteStore(SqlStore):
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            self._checkpoint_in_background()
+
+    def _checkpoint_in_background(self) -> None:
+        """Copy the WAL into the database file on the checkpointer's own thread, where SQLite's
+        I/O runs beside the writer; PASSIVE never blocks a reader or the writer."""
+        if self._checkpointer is None or not (
+            self._checkpoint is None or self._checkpoint.done()
+        ):
+            return  # closed, or one is still running: the next commits will ask again
+        self._checkpoint = asyncio.create_task(
+            self._run_checkpoint(self._checkpointer), name="lms-outcomes-sqlite-checkpoint"
+        )
+
+    @staticmethod
+    async def _run_checkpoint(checkpointer: SqliteConnection) -> None:
+        try:
+            await checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            # Nothing is lost: the WAL keeps the commits, and the writer's backstop or the next
+            # checkpoint copies them.
+            log.warning("background WAL checkpoint failed", exc_info=True)
 
     def _reader(self) -> SqliteConnection:
         assert self._reader_connection is not None, "store is not open"
