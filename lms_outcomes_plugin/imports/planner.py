@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from lms_outcomes_plugin.imports import rules
@@ -189,21 +189,21 @@ class BatchPlanner:
 
     def _group_parents(self, record: GroupRecord, context: ContextRef) -> list[int]:
         if record.parent_guids:
-            return self._seen_parents(record.parent_guids, lambda c: c == context)
+            return self._seen_parents(record.parent_guids, context)
         if context == self.scope.ref:
             return [self.scope.default_parent_id]
         return [self.scope.course_roots[context]]
 
-    def _seen_parents(
-        self, guids: Sequence[str], in_scope: Callable[[ContextRef], bool]
-    ) -> list[int]:
-        """Groups processed earlier in this import with these guids (Canvas's find_parents)."""
+    def _seen_parents(self, guids: Sequence[str], context: ContextRef | None) -> list[int]:
+        """Groups processed earlier in this import with these guids (Canvas's find_parents),
+        in ``context`` (None: in any context)."""
         found: list[int] = []
         missing = []
+        processed = self._processed
         for guid in guids:
-            seen = self._processed.get(guid, ())
-            matches = [group.id for group in seen if in_scope(group.context)]
-            found.extend(matches)
+            seen = processed.get(guid, ())
+            matches = [g.id for g in seen if context is None or g.context == context]
+            found += matches
             if not matches:
                 missing.append(guid)
         if missing:
@@ -217,6 +217,8 @@ class BatchPlanner:
     def _plan_outcome(
         self, record: OutcomeRecord, existing: Existing, ids: NewIds, batch: BatchWrite
     ) -> None:
+        # The hottest code of an import (once per outcome row): kept flat, with fast paths for
+        # the common new outcome.
         scope = self.scope
         prior = _prior_outcome(record, existing)
         if prior is not None and not scope.is_visible(prior.context):
@@ -235,26 +237,34 @@ class BatchPlanner:
             )
         fields = outcome_fields(record, prior, scope.new_decaying_average)
         if local:
-            _raise_all(*_outcome_validations(record, fields))
+            _check_outcome(record, fields)
         else:
             self._refuse_foreign_changes(prior, fields)  # type: ignore[arg-type]
-        outcome_id = prior.id if prior is not None else ids.outcome()
-        links = existing.links_by_outcome.get(outcome_id, []) if prior else []
-        if not self._sync_links(outcome_id, parents, links, batch):
-            fields = replace(fields, workflow_state="deleted")
+        if prior is None:
+            outcome_id = ids.outcome()
+            here = self._contexts.get
+            batch.links += [LinkWrite(parent, outcome_id, here(parent, scope.ref))
+                            for parent in parents]
+            if not parents:
+                fields.workflow_state = "deleted"
+        else:
+            outcome_id = prior.id
+            links = existing.links_by_outcome.get(outcome_id, [])
+            if not self._sync_links(outcome_id, parents, links, batch):
+                fields = replace(fields, workflow_state="deleted")
         if local:
             batch.outcomes.append(_outcome_write(outcome_id, record, fields, prior, scope.ref))
             self._outcomes.update((outcome_id, record.vendor_guid))
-        self._friendly_description(record, outcome_id, prior, local, batch)
+        if record.friendly_description is not None or prior is not None:
+            self._friendly_description(record, outcome_id, prior, local, batch)
 
     def _outcome_parents(self, record: OutcomeRecord) -> list[int]:
         if not record.parent_guids:
             return [self.scope.default_parent_id]
         # With a course_id column, outcomes may go into course groups of the same import.
-        if record.indirect_parents:
-            return self._seen_parents(record.parent_guids, lambda context: True)
-        here = self.scope.ref
-        return self._seen_parents(record.parent_guids, lambda context: context == here)
+        return self._seen_parents(
+            record.parent_guids, None if record.indirect_parents else self.scope.ref
+        )
 
     def _refuse_foreign_changes(self, prior: StoredOutcome, fields: OutcomeFields) -> None:
         changes = changed_columns(prior, fields)
@@ -300,8 +310,6 @@ class BatchPlanner:
     ) -> None:
         # Kept per (context, outcome): an outcome of a parent account gets the importing
         # context's own friendly description instead of the owner's being overwritten.
-        if record.friendly_description is None and prior is None:
-            return
         context = prior.context if prior is not None and local else self.scope.ref
         batch.friendly_descriptions.append(
             FriendlyDescriptionWrite(context, outcome_id, record.friendly_description)
@@ -416,17 +424,18 @@ def _scale(
     return scale.ratings, scale.mastery_points, scale.points_possible
 
 
-def _outcome_validations(record: OutcomeRecord, fields: OutcomeFields) -> Sequence[str | None]:
+def _check_outcome(record: OutcomeRecord, fields: OutcomeFields) -> None:
+    """Canvas's model validations of an outcome: its scoring, then its lengths."""
     errors = rules.calculation_errors(fields.calculation_method, fields.calculation_int)
     longest = max(len(record.vendor_guid), len(fields.title), len(fields.display_name or ""))
-    if longest <= rules.MAX_STRING:
-        return errors
-    return [
-        *errors,
-        rules.too_long("Vendor guid", record.vendor_guid),
-        rules.too_long("Short description", fields.title),
-        rules.too_long("Display name", fields.display_name),
-    ]
+    if longest > rules.MAX_STRING:
+        errors = (
+            *errors,
+            rules.too_long("Vendor guid", record.vendor_guid),
+            rules.too_long("Short description", fields.title),
+            rules.too_long("Display name", fields.display_name),
+        )
+    _raise_all(*errors)
 
 
 def changed_columns(prior: StoredOutcome, fields: OutcomeFields) -> list[str]:
