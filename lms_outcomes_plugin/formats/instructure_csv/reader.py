@@ -167,8 +167,10 @@ class _QuoteChecker:
             return
         position = self._resolve_pending(text)
         in_cell = self.in_quoted_cell
-        find = text.find
+        find, skip_quoted_text = text.find, _QUOTED_TEXT.match
         while True:
+            if in_cell:  # past the cell's text and escaped quotes, in C: to its closing quote
+                position = skip_quoted_text(text, position).end()  # type: ignore[union-attr]
             quote = find('"', position)
             if quote < 0:
                 break
@@ -179,8 +181,6 @@ class _QuoteChecker:
                 in_cell = True
             elif quote + 1 == len(text):
                 self._quote_pending = True
-            elif text[quote + 1] == '"':
-                quote += 1  # an escaped quote
             elif text[quote + 1] in self._boundaries:
                 in_cell = False
             else:
@@ -205,6 +205,11 @@ class _QuoteChecker:
             raise DataFormatError(INVALID_CSV)
         self.in_quoted_cell = False
         return 0
+
+
+#: A quoted cell's text up to its closing quote (or the end of the piece): escaped quotes ("")
+#: and anything but a quote.
+_QUOTED_TEXT = re.compile(r'[^"]*+(?:""[^"]*+)*+')
 
 
 @lru_cache(maxsize=4)
