@@ -7,6 +7,7 @@ Cases 15, 20, 21 and the basics of 23/24 are in test_auth.py and test_import_end
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -440,6 +441,34 @@ async def test_target_group_must_be_an_active_group_of_the_context(
             assert (response.status, response.body) == (404, NOT_FOUND), path
 
     assert tree.rows("SELECT count(*) FROM lms_outcomes_imports") == before
+
+
+# -- the parse worker -------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_parse_worker_starts_while_the_upload_arrives(api: Api, world: World) -> None:
+    """Spawning the parse worker costs about half a second: it starts as soon as an upload is
+    accepted, so the import does not wait for it once the body has arrived."""
+    before = {child.pid for child in multiprocessing.active_children()}
+    started_during_upload = False
+
+    async def upload(write: Callable[[bytes], Any]) -> None:
+        nonlocal started_during_upload
+        data = fixture_bytes("canvas/demo.csv")
+        await write(data[:10])
+        for _ in range(200):  # at most 10 s
+            if {child.pid for child in multiprocessing.active_children()} - before:
+                started_during_upload = True
+                break
+            await asyncio.sleep(0.05)
+        await write(data[10:])
+
+    response = await api.post(
+        imports_of(world), body_producer=upload, headers={"Content-Type": "text/csv"}
+    )
+    assert response.status == 200, response.body
+    assert started_during_upload
 
 
 # -- the upload cap (decision 9) ----------------------------------------------------------------

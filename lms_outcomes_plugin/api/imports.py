@@ -75,6 +75,7 @@ class CreateImportHandler(ImportJsonMixin):
         self._check_content_length()
         self.write_lock = asyncio.Lock()
         self.writer = self.service.store.attachment_writer()
+        self.service.runner.expect_import()
 
     def _check_import_type(self, import_type: str) -> None:
         """SPEC decision 1: an unknown type is 400 naming the valid ones (Canvas: 500)."""

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import multiprocessing
 import os
 import threading
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -28,6 +29,8 @@ from typing import BinaryIO
 
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormat
 from lms_outcomes_plugin.records import DataFormatError, ParsedItem
+
+log = logging.getLogger("lms_outcomes_plugin.imports")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,10 @@ def _next(job_id: str) -> ParsedBatch | None:
     return ParsedBatch(items, job.source.tell(), job.size) if items else None
 
 
+def _load(formats: list[ImportFormat]) -> None:
+    """Nothing to do: unpickling the formats imported their modules into the worker."""
+
+
 def _close(job_id: str) -> None:
     job = _jobs.pop(job_id, None)
     if job is not None:
@@ -107,6 +114,12 @@ def _exit_after(parent: BaseProcess) -> None:
     os._exit(1)
 
 
+def _report_warm_up(done: Future[None]) -> None:
+    # A format that cannot be pickled fails here and again, with a clear error, at its import.
+    if not done.cancelled() and done.exception() is not None:
+        log.debug("warming up the parse worker failed", exc_info=done.exception())
+
+
 class Parsers:
     """The plugin's parse worker: one child process (or thread), started at the first import
     and shut down with the plugin."""
@@ -126,6 +139,12 @@ class Parsers:
             else:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="lms-outcomes-parse")
         return self._executor
+
+    def warm_up(self, formats: Iterable[ImportFormat]) -> None:
+        """Start the worker process now, with the formats' modules imported (an upload is on
+        its way): spawning it costs the first import about half a second otherwise."""
+        if self._in_process and self._executor is None:
+            self._worker().submit(_load, list(formats)).add_done_callback(_report_warm_up)
 
     async def batches(self, import_format: ImportFormat, path: str, options: FormatOptions,
                       batch_size: int) -> AsyncIterator[ParsedBatch]:

@@ -57,6 +57,10 @@ class ImportRunner:
         await self._keep_leases()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="lms-outcomes-dispatcher")
 
+    def expect_import(self) -> None:
+        """An upload has started: get the parse worker ready while its body arrives."""
+        self._parsers.warm_up(self._formats.get(name) for name in self._formats.names())
+
     def wake(self) -> None:
         """Look for work now (an import was just queued, or one just ended)."""
         self._wake.set()
