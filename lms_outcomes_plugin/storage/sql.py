@@ -191,16 +191,14 @@ class SqlStore:
         return _import_from_row(rows[0])
 
     async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
-        rows = await self._read(sql.SELECT_IMPORT, (import_id, context.type, context.id))
-        return await self._with_errors(rows[0]) if rows else None
+        return _shown_import(await self._read(
+            sql.SELECT_IMPORT_SHOWN, (import_id, context.type, context.id, ERRORS_SHOWN)
+        ))
 
     async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
-        rows = await self._read(sql.SELECT_LATEST_IMPORT, (context.type, context.id))
-        return await self._with_errors(rows[0]) if rows else None
-
-    async def _with_errors(self, row: Sequence[Any]) -> OutcomeImport:
-        errors = await self._read(sql.SELECT_ERRORS, (row[0], ERRORS_SHOWN))
-        return _import_from_row(row, errors)
+        return _shown_import(await self._read(
+            sql.SELECT_LATEST_IMPORT_SHOWN, (context.type, context.id, ERRORS_SHOWN)
+        ))
 
     async def claim_next_import(self, runner: str) -> OutcomeImport | None:
         d = self.dialect
@@ -506,6 +504,15 @@ def _import_from_row(row: Sequence[Any], errors: Iterable[Sequence[Any]] = ()) -
         ended_at=as_time(row[12]),
         errors=tuple((r, m) for r, m in errors),
     )
+
+
+def _shown_import(rows: Sequence[Sequence[Any]]) -> OutcomeImport | None:
+    """The import of ``statements.with_errors_shown``'s rows, with the errors shown."""
+    if not rows:
+        return None
+    width = len(rows[0]) - 2
+    errors = [row[width:] for row in rows if row[width] is not None]
+    return _import_from_row(rows[0][:width], errors)
 
 
 def _group(row: Sequence[Any]) -> StoredGroup:

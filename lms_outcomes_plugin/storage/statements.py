@@ -240,11 +240,24 @@ SELECT {IMPORT_COLUMNS} FROM lms_outcomes_imports WHERE id = (
     SELECT outcome_import_id FROM lms_outcomes_latest_imports
     WHERE context_type = ? AND context_id = ?)
 """
-# params: import id, limit
-SELECT_ERRORS = """
-SELECT row, message FROM lms_outcomes_import_errors WHERE outcome_import_id = ?
-ORDER BY row, id LIMIT ?
+
+
+def with_errors_shown(select_import: str) -> str:
+    """The import ``select_import`` finds, with its first errors, in one round trip (a status
+    request is polled while imports run): one row per error, its row and message after the
+    import's columns, or one row with two NULLs. params: select_import's, then the limit."""
+    return f"""
+WITH found AS ({select_import})
+SELECT found.*, shown.row, shown.message FROM found LEFT JOIN (
+    SELECT row, message, id FROM lms_outcomes_import_errors
+    WHERE outcome_import_id = (SELECT id FROM found) ORDER BY row, id LIMIT ?
+) AS shown ON TRUE
+ORDER BY shown.row, shown.id
 """
+
+
+SELECT_IMPORT_SHOWN = with_errors_shown(SELECT_IMPORT)
+SELECT_LATEST_IMPORT_SHOWN = with_errors_shown(SELECT_LATEST_IMPORT)
 # params: import id, row, message, failure
 INSERT_ERROR = """
 INSERT INTO lms_outcomes_import_errors (outcome_import_id, row, message, failure)
