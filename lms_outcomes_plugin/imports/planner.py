@@ -199,9 +199,14 @@ class BatchPlanner:
     def _seen_parents(self, guids: Sequence[str], context: ContextRef | None) -> list[int]:
         """Groups processed earlier in this import with these guids (Canvas's find_parents),
         in ``context`` (None: in any context)."""
-        found: list[int] = []
-        missing = []
         processed = self._processed
+        if len(guids) == 1:  # the common row: one parent
+            seen = processed.get(guids[0], ())
+            found = [g.id for g in seen if context is None or g.context == context]
+            if found:
+                return found
+        found = []
+        missing = []
         for guid in guids:
             seen = processed.get(guid, ())
             matches = [g.id for g in seen if context is None or g.context == context]
@@ -385,6 +390,12 @@ def outcome_fields(
     method, calculation_int = rules.scoring(
         record.calculation_method, record.calculation_int, new_decaying_average
     )
+    if prior is None:  # a new outcome (most rows of a first import), positionally
+        scale = rules.rubric(record.ratings, record.mastery_points)
+        return OutcomeFields(
+            record.title, record.description or None, record.display_name or None, method,
+            calculation_int, scale.mastery_points, scale.points_possible, scale.ratings, "active",
+        )
     if (
         prior
         and record.calculation_int is not None
