@@ -520,8 +520,16 @@ def _group(row: Sequence[Any]) -> StoredGroup:
 
 
 def _outcome(row: Sequence[Any]) -> StoredOutcome:
-    ratings = tuple((float(points), text) for points, text in json.loads(row[11]))
-    return StoredOutcome(row[0], ContextRef(row[1], row[2]), *row[3:11], ratings, *row[12:14])
+    return StoredOutcome(
+        row[0], ContextRef(row[1], row[2]), *row[3:11], _ratings_of(row[11]), *row[12:14]
+    )
+
+
+@lru_cache(maxsize=4096)
+def _ratings_of(stored: str) -> tuple[tuple[float, str], ...]:
+    """Cached, as ``_ratings_json``: a re-import reads every outcome it names, and decoding
+    each one's JSON was its largest cost."""
+    return tuple((float(points), text) for points, text in json.loads(stored))
 
 
 def _link(row: Sequence[Any]) -> StoredLink:
