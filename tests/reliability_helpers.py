@@ -58,7 +58,9 @@ class Serve:
             args += ["--storage", storage]
         for setting in settings:
             args += ["--setting", setting]
-        env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": ADMIN_TOKEN}
+        # Temporary files in the test's folder: a server the test SIGKILLs cannot remove its
+        # own (on PostgreSQL, the copy of the upload being parsed).
+        env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": ADMIN_TOKEN, "TMPDIR": str(logs)}
         with self.stdout.open("w") as out, self.stderr.open("w") as err:
             self.process = subprocess.Popen(
                 args, stdout=out, stderr=err, env=env, start_new_session=True
