@@ -16,10 +16,7 @@ from contextlib import aclosing
 from lms_outcomes_plugin.imports.parsing import ParsedBatch
 from lms_outcomes_plugin.imports.planner import BatchPlanner, NewIds
 from lms_outcomes_plugin.imports.scope import ImportScope
-from lms_outcomes_plugin.storage import BatchWrite, Existing, Store
-
-#: Rows planned between two turns of the IOLoop (about a millisecond of Python).
-PLAN_SLICE = 100
+from lms_outcomes_plugin.storage import Store
 
 
 class ImportStopped(Exception):
@@ -43,21 +40,11 @@ async def run_import(
                 existing = await tx.lookup(lookup)
                 await planner.learn(existing)
                 ids = NewIds(*await tx.reserve_ids(*planner.new_objects(batch.items)))
-                write = await _plan(planner, batch, existing, ids)
+                # Planning a batch is ~10 ms of Python: in a thread, so the IOLoop keeps
+                # answering (a status request makes several store hops).
+                write = await asyncio.to_thread(
+                    planner.plan, batch.items, existing, ids, batch.progress
+                )
                 await tx.apply(write)
             if should_stop():
                 raise ImportStopped
-
-
-async def _plan(
-    planner: BatchPlanner, batch: ParsedBatch, existing: Existing, ids: NewIds
-) -> BatchWrite:
-    """Plan the batch on the IOLoop, yielding to it between slices of rows: a status request
-    waits a slice at most. (In a thread, the planner held the GIL against the IOLoop for a
-    switch interval at a time, at each of a request's store hops.)"""
-    write = planner.start(existing, batch.progress)
-    items = batch.items
-    for start in range(0, len(items), PLAN_SLICE):
-        planner.plan_items(items[start : start + PLAN_SLICE], existing, ids, write)
-        await asyncio.sleep(0)
-    return write

@@ -112,16 +112,13 @@ class BatchPlanner:
         outcomes = sum(1 for item in items if isinstance(item, OutcomeRecord))
         return groups, outcomes
 
-    def start(self, existing: Existing, progress: int) -> BatchWrite:
-        """The batch's write, still empty: :meth:`plan_items` fills it, a slice at a time."""
-        self._start_batch(existing)
-        return BatchWrite(
+    def plan(
+        self, items: Sequence[ParsedItem], existing: Existing, ids: NewIds, progress: int
+    ) -> BatchWrite:
+        batch = BatchWrite(
             import_id=self.scope.import_id, runner=self.scope.runner, progress=progress
         )
-
-    def plan_items(
-        self, items: Sequence[ParsedItem], existing: Existing, ids: NewIds, batch: BatchWrite
-    ) -> None:
+        self._start_batch(existing)
         for item in items:
             try:
                 if isinstance(item, OutcomeRecord):
@@ -132,6 +129,7 @@ class BatchPlanner:
                     batch.errors.append((item.row, item.message))
             except RowProblem as problem:
                 batch.errors.extend((item.row, message) for message in problem.messages)
+        return batch
 
     def _start_batch(self, existing: Existing) -> None:
         self._processed.clear()
