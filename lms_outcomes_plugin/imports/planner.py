@@ -198,24 +198,16 @@ class BatchPlanner:
         """Groups processed earlier in this import with these guids (Canvas's find_parents),
         in ``context`` (None: in any context)."""
         processed = self._processed
-        if len(guids) == 1:  # the common row: one parent
-            seen = processed.get(guids[0], ())
-            found = [g.id for g in seen if context is None or g.context == context]
-            if found:
-                return found
-        found = []
-        missing = []
-        for guid in guids:
-            seen = processed.get(guid, ())
-            matches = [g.id for g in seen if context is None or g.context == context]
-            found += matches
-            if not matches:
-                missing.append(guid)
+        matches = [
+            [g.id for g in processed.get(guid, ()) if context is None or g.context == context]
+            for guid in guids
+        ]
+        missing = [guid for guid, found in zip(guids, matches, strict=True) if not found]
         if missing:
             raise RowProblem(
                 f"Parent references not found prior to this row: {inspect_list(missing)}"
             )
-        return found
+        return [group_id for found in matches for group_id in found]
 
     # outcomes --------------------------------------------------------------------------------
 
