@@ -471,6 +471,21 @@ async def test_the_parse_worker_starts_while_the_upload_arrives(api: Api, world:
     assert started_during_upload
 
 
+@pytest.mark.gen_test(timeout=30)
+async def test_a_stopping_runner_starts_no_parse_worker(
+    api: Api, world: World, lms: EmbeddedHost
+) -> None:
+    """An upload accepted while the plugin shuts down must not start a worker that nothing
+    would ever shut down."""
+    await service_for(lms).runner.stop()
+    before = {child.pid for child in multiprocessing.active_children()}
+
+    response = await api.post_csv(imports_of(world), fixture_bytes("canvas/demo.csv"))
+
+    assert response.status == 200, response.body
+    assert {child.pid for child in multiprocessing.active_children()} - before == set()
+
+
 # -- the upload cap (decision 9) ----------------------------------------------------------------
 
 

@@ -58,8 +58,12 @@ class ImportRunner:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="lms-outcomes-dispatcher")
 
     def expect_import(self) -> None:
-        """An upload has started: get the parse worker ready while its body arrives."""
-        self._parsers.warm_up(self._formats.get(name) for name in self._formats.names())
+        """An upload has started: get the parse worker ready while its body arrives (not once
+        the runner is stopping: its workers have been shut down for good)."""
+        if not self._stopping:
+            self._parsers.warm_up(
+                self._formats.get(name) for name in self._formats.names()
+            )
 
     def wake(self) -> None:
         """Look for work now (an import was just queued, or one just ended)."""
