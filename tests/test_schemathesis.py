@@ -128,6 +128,19 @@ class HostThread:
             await self.host.shutdown()
 
 
+def bounded(examples: int) -> settings:
+    """Hypothesis settings of this module's runs: the same examples every run (derandomized, no
+    example database), generated and not shrunk, with no time limits."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 def wait_for(session: requests.Session, url: str, deadline: float) -> dict[str, Any]:
     """Poll an import's status until it ends (by ``deadline``, a time.monotonic())."""
     while True:
@@ -223,14 +236,7 @@ def test_generated_requests(operation: Any, live: Live) -> None:
         operation.as_strategy(GenerationMode.NEGATIVE),
     )
 
-    @settings(
-        max_examples=25,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @bounded(25)
     @given(case=cases)
     def run(case: Any) -> None:
         case.call_and_validate(
@@ -417,14 +423,7 @@ def test_arbitrary_bytes_into_the_format(live: Live) -> None:
     imports = f"{live.url}/api/v1/accounts/{ACCOUNT_ID}/outcome_imports"
     created: dict[int, bytes] = {}
 
-    @settings(
-        max_examples=60,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @bounded(60)
     @given(upload=uploads())
     def post(upload: tuple[bytes, str, str | None, bool]) -> None:
         body, content_type, import_type, multipart = upload
