@@ -22,10 +22,13 @@ OUTCOME_COLUMNS = (
 )
 LINK_COLUMNS = "id, group_id, outcome_id, context_type, context_id, workflow_state"
 
-# params: JSON [guid, ...], JSON [id, ...]
+# params: JSON [guid, ...], JSON [id, ...]. Two selects, each on its index: PostgreSQL answers
+# "guid IN (...) OR id IN (...)" with a scan of the whole table, so every batch of a large
+# import got slower as the table grew. An outcome named both ways comes back twice.
 SELECT_OUTCOMES = f"""
-SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes
-WHERE vendor_guid IN ({{texts}}) OR id IN ({{ids}})
+SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes WHERE vendor_guid IN ({{texts}})
+UNION ALL
+SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes WHERE id IN ({{ids}})
 """
 # params: JSON [id, ...]
 SELECT_LINKS = f"""

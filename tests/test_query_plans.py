@@ -1,0 +1,69 @@
+"""Each batch's lookups read the rows they name through an index, on both backends: a lookup
+that scans its table makes every batch of a large import slower than the one before."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from lms_outcomes_plugin.storage import statements
+from lms_outcomes_plugin.storage.postgresql import POSTGRESQL, PostgresStore
+from lms_outcomes_plugin.storage.sqlite import SQLITE, SqliteStore
+
+OUTCOMES = 50_000
+GUIDS = json.dumps([f"guid-{n}" for n in range(100, 1100)])
+IDS = json.dumps([7, 8])
+# Valid in both dialects (SQLite has no generate_series).
+FILL = f"""
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {OUTCOMES})
+INSERT INTO lms_outcomes_outcomes (context_type, context_id, vendor_guid, title, sort_title,
+    calculation_method, mastery_points, points_possible, ratings, created_at, updated_at)
+SELECT 'account', 1, 'guid-' || i, 't', 't', 'highest', 3, 5, '[]', '2026-01-01', '2026-01-01'
+FROM n
+"""
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_outcome_lookup_reads_only_the_outcomes_it_names(
+    storage_backend: str, storage_url: str, tmp_path: Path
+) -> None:
+    if storage_backend == "sqlite":
+        plan = await _sqlite_plan(tmp_path / "lms.db")
+    else:
+        plan = await _postgres_plan(storage_url)
+    scans = ("Seq Scan on lms_outcomes_outcomes", "SCAN lms_outcomes_outcomes")
+    assert not [step for step in plan if any(scan in step for scan in scans)], plan
+
+
+async def _sqlite_plan(path: Path) -> list[str]:
+    store = SqliteStore(path)
+    await store.open()  # migrates
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute(FILL)
+        db.execute("ANALYZE")
+        plan = [row[3] for row in db.execute(
+            f"EXPLAIN QUERY PLAN {SQLITE(statements.SELECT_OUTCOMES)}", (GUIDS, IDS)
+        )]
+    db.close()
+    return plan
+
+
+async def _postgres_plan(url: str) -> list[str]:
+    store = PostgresStore(url)
+    await store.open()
+    await store.close()
+    db = await asyncpg.connect(url)
+    try:
+        await db.execute(FILL)
+        await db.execute("ANALYZE lms_outcomes_outcomes")
+        rows = await db.fetch(
+            f"EXPLAIN {POSTGRESQL(statements.SELECT_OUTCOMES)}", GUIDS, IDS
+        )
+        return [row[0] for row in rows]
+    finally:
+        await db.close()
