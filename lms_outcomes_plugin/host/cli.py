@@ -30,6 +30,10 @@ from .db import CONTEXT_TYPES, HostDatabase, HostDataError
 DEFAULT_DB = "lms-outcomes.db"
 ADMIN_TOKEN_ENV = "LMS_OUTCOMES_ADMIN_TOKEN"
 PROG = "lms-outcomes"
+#: Seconds a thread may hold the GIL while another waits (Python's default is 0.005). An
+#: import plans and writes in threads beside the IOLoop; each status request hops between the
+#: IOLoop and the database threads several times, and waits up to this long at every hop.
+GIL_SWITCH_INTERVAL = 0.0005
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +111,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Process-wide, so the host's to choose (the plugin never sets it): status p99 during a
+    # 100,000-row import fell from 46-56 ms to 38-43 ms; the import took 3-6% longer, partly
+    # answering the more status requests a faster server gets.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     asyncio.run(_serve(args))
     return 0
 
