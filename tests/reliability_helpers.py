@@ -58,8 +58,8 @@ class Serve:
             args += ["--storage", storage]
         for setting in settings:
             args += ["--setting", setting]
-        # Temporary files in the test's folder: a server the test SIGKILLs cannot remove its
-        # own (on PostgreSQL, the copy of the upload being parsed).
+        # Temporary files in the test's folder, where a test can see what a server it SIGKILLs
+        # leaves behind (on PostgreSQL, a copy of the upload being parsed would be one).
         env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": ADMIN_TOKEN, "TMPDIR": str(logs)}
         with self.stdout.open("w") as out, self.stderr.open("w") as err:
             self.process = subprocess.Popen(

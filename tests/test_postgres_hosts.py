@@ -86,6 +86,8 @@ def test_two_hosts_share_imports_in_order_and_survive_a_kill(
         owner = next(h for h in hosts if big_id in imports_on(h.output())[0])
         survivor = hosts[1 - hosts.index(owner)]
         owner.kill()  # SIGKILL, mid-import
+        # Its copy of the upload being parsed went with it (TMPDIR is its log folder).
+        assert not list(owner.stdout.parent.glob("lms-outcomes-*")), "a parse copy was left"
 
         for _, context, import_id in posted:
             done = survivor.wait_until_ended(context, import_id, timeout=120)

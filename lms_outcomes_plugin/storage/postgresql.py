@@ -11,10 +11,12 @@ Uploads are kept in the database in 1 MiB chunks, where every process reaches th
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from hooks import outcomes_hookimpl
@@ -175,14 +177,14 @@ class PostgresStore(SqlStore):
         return attachment
 
     async def open_attachment(self, attachment_id: int) -> BinaryIO:
-        """The upload copied, chunk by chunk, to a named temporary file (the parse worker opens
-        it by name); it is deleted when closed."""
+        """The upload copied, chunk by chunk, to a temporary file (see :func:`_parse_copy`);
+        it is deleted when closed."""
         rows = await self._read(
             "SELECT 1 FROM lms_outcomes_attachments WHERE id = ?", (attachment_id,)
         )
         if not rows:
             raise LookupError(f"attachment {attachment_id} does not exist")
-        copy = tempfile.NamedTemporaryFile(prefix="lms-outcomes-", suffix=".upload")  # noqa: SIM115
+        copy = _parse_copy()
         try:
             seq = 0
             while chunk := await self._read_chunk(attachment_id, seq):
@@ -201,6 +203,22 @@ class PostgresStore(SqlStore):
             (attachment_id, seq),
         )
         return rows[0][0] if rows else None
+
+
+def _parse_copy() -> BinaryIO:
+    """A temporary file that the parse worker can open by its ``name``.
+
+    On Linux no directory entry names it, so the kernel frees it with its last descriptor, even
+    when the host is killed (a named copy would stay behind); its ``name`` is its descriptor's
+    path under /proc, valid while the copy is open. Elsewhere, a named temporary file.
+    """
+    descriptors = Path(f"/proc/{os.getpid()}/fd")
+    if not descriptors.is_dir():
+        named = tempfile.NamedTemporaryFile(prefix="lms-outcomes-", suffix=".upload")  # noqa: SIM115
+        return named  # type: ignore[return-value]
+    copy = tempfile.TemporaryFile(prefix="lms-outcomes-", suffix=".upload")  # noqa: SIM115
+    copy.raw.name = str(descriptors / str(copy.fileno()))  # type: ignore[attr-defined]
+    return copy
 
 
 class PgBatch(SqlBatch):
