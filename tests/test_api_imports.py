@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,6 +19,7 @@ from tornado.tcpclient import TCPClient
 
 from lms_outcomes_plugin import FormatOptions, ParsedItem, hookimpl
 from lms_outcomes_plugin.host.app import EmbeddedHost
+from lms_outcomes_plugin.imports.parsing import WORKER_NICENESS
 from lms_outcomes_plugin.models import Attachment, ContextRef
 from lms_outcomes_plugin.plugin import service_for
 from tests.conftest import Api, BodyProducer, World, fixture_bytes, multipart_body
@@ -469,6 +471,19 @@ async def test_the_parse_worker_starts_while_the_upload_arrives(api: Api, world:
     )
     assert response.status == 200, response.body
     assert started_during_upload
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_parse_worker_yields_the_cpu_to_the_host(api: Api, world: World) -> None:
+    """The host is an import's critical path; the worker parses ahead in the time left over."""
+    before = {child.pid for child in multiprocessing.active_children()}
+    response = await api.post_csv(imports_of(world), fixture_bytes("canvas/demo.csv"))
+    assert response.status == 200, response.body
+    await api.wait_for_import(f"{imports_of(world)}/{response.body['id']}")
+
+    (worker,) = {child.pid for child in multiprocessing.active_children()} - before
+    host = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, worker) == min(19, host + WORKER_NICENESS)
 
 
 @pytest.mark.gen_test(timeout=30)
