@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from lms_outcomes_plugin.host.cli import GC_YOUNG_THRESHOLD, GIL_SWITCH_INTERVAL
 from lms_outcomes_plugin.host.db import HostDatabase
 from tests.reliability_helpers import ADMIN_TOKEN, LMS_OUTCOMES, Serve
 
@@ -204,6 +206,19 @@ def test_admin_commands_work_while_the_server_runs(server: Serve, db: Path) -> N
     assert server.request("GET", "/api/v1/accounts/2", token=token)[0] == 401
     assert server.stop(signal.SIGTERM) == 0, server.output()
 
+
+
+def test_serve_tunes_the_interpreter_for_an_ioloop_beside_import_threads() -> None:
+    """The GIL switch interval and the collector settings ``serve`` applies once started (in a
+    child process: they are process-wide)."""
+    code = (
+        "import gc, sys; from lms_outcomes_plugin.host import cli; cli._tune_interpreter(); "
+        "print(sys.getswitchinterval(), gc.get_threshold()[0], gc.get_freeze_count() > 0)"
+    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert child.stdout.split() == [
+        str(GIL_SWITCH_INTERVAL), str(GC_YOUNG_THRESHOLD), "True"
+    ], child.stderr
 
 
 def test_serve_passes_plugin_settings(db: Path, tmp_path: Path) -> None:
