@@ -177,7 +177,7 @@ def _tune_interpreter() -> None:
     # thread, up to the switch interval each time.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     # What start-up made lives as long as the process: the full collections an import triggers
-    # (30-45 ms pauses, all threads stopped) no longer walk it.
+    # (pauses of up to 47 ms, all threads stopped) no longer walk it.
     gc.freeze()
     # A batch keeps thousands of objects alive for a few milliseconds: at Python's 700, the
     # young generations were collected ~660 times in an import, 0.6-0.7 s of pauses to free
