@@ -1,5 +1,6 @@
-"""Each batch's lookups read the rows they name through an index, on both backends: a lookup
-that scans its table makes every batch of a large import slower than the one before."""
+"""Each batch's lookups read the rows they name through an index: a lookup that scans its table
+makes every batch of a large import slower than the one before. The outcome lookup is checked on
+both backends, the parents' lookup on SQLite."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import asyncpg
 import pytest
 
 from lms_outcomes_plugin.storage import statements
+from lms_outcomes_plugin.storage.migrate import load_migrations
 from lms_outcomes_plugin.storage.postgresql import POSTGRESQL, PostgresStore
-from lms_outcomes_plugin.storage.sqlite import SQLITE, SqliteStore
+from lms_outcomes_plugin.storage.sql import sort_title
+from lms_outcomes_plugin.storage.sqlite import SQLITE, SqliteStore, sqlite_path
 
 OUTCOMES = 50_000
 GUIDS = json.dumps([f"guid-{n}" for n in range(100, 1100)])
@@ -29,14 +32,34 @@ FROM n
 
 @pytest.mark.gen_test(timeout=60)
 async def test_the_outcome_lookup_reads_only_the_outcomes_it_names(
-    storage_backend: str, storage_url: str, tmp_path: Path
+    storage_backend: str, storage_url: str
 ) -> None:
     if storage_backend == "sqlite":
-        plan = await _sqlite_plan(tmp_path / "lms.db")
+        plan = await _sqlite_plan(sqlite_path(storage_url))
     else:
         plan = await _postgres_plan(storage_url)
     scans = ("Seq Scan on lms_outcomes_outcomes", "SCAN lms_outcomes_outcomes")
     assert not [step for step in plan if any(scan in step for scan in scans)], plan
+
+
+def test_parents_are_found_by_import_and_guid_not_by_reading_the_whole_import(
+    tmp_path: Path,
+) -> None:
+    """Each batch looks up the parents it names among the groups its import processed: with an
+    index on the import alone, that read every group the import had processed so far."""
+    path = tmp_path / "store.db"
+    with sqlite3.connect(path) as db:
+        db.create_function("sort_title", 1, sort_title)
+        for migration in load_migrations("sqlite"):
+            db.executescript(migration.sql)
+        plan = [row[3] for row in db.execute(
+            f"EXPLAIN QUERY PLAN {SQLITE(statements.SELECT_PARENTS)}", (1, '["a", "b"]')
+        )]
+    db.close()
+    assert any(
+        "lms_outcomes_groups_by_import_guid (outcome_import_id=? AND vendor_guid=?)" in step
+        for step in plan
+    ), plan
 
 
 async def _sqlite_plan(path: Path) -> list[str]:

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from lms_outcomes_plugin.models import ContextRef
-from lms_outcomes_plugin.storage import BatchWrite, GroupWrite, Lookup, statements
+from lms_outcomes_plugin.storage import BatchWrite, GroupWrite, Lookup
 from lms_outcomes_plugin.storage.migrate import load_migrations
-from lms_outcomes_plugin.storage.sql import sort_title
-from lms_outcomes_plugin.storage.sqlite import CHECKPOINT_EVERY, SQLITE, SqliteStore, sqlite_path
+from lms_outcomes_plugin.storage.sqlite import CHECKPOINT_EVERY, SqliteStore, sqlite_path
 
 
 def test_storage_urls() -> None:
@@ -59,26 +58,6 @@ async def test_foreign_keys_are_enforced_and_a_failed_batch_leaves_nothing(
         assert existing.groups_by_key == {}
     finally:
         await store.close()
-
-
-def test_parents_are_found_by_import_and_guid_not_by_reading_the_whole_import(
-    tmp_path: Path,
-) -> None:
-    """Each batch looks up the parents it names among the groups its import processed: with an
-    index on the import alone, that read every group the import had processed so far."""
-    path = tmp_path / "store.db"
-    with sqlite3.connect(path) as db:
-        db.create_function("sort_title", 1, sort_title)
-        for migration in load_migrations("sqlite"):
-            db.executescript(migration.sql)
-        plan = [row[3] for row in db.execute(
-            f"EXPLAIN QUERY PLAN {SQLITE(statements.SELECT_PARENTS)}", (1, '["a", "b"]')
-        )]
-    db.close()
-    assert any(
-        "lms_outcomes_groups_by_import_guid (outcome_import_id=? AND vendor_guid=?)" in step
-        for step in plan
-    ), plan
 
 
 @pytest.mark.gen_test(timeout=30)
