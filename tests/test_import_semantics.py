@@ -301,6 +301,25 @@ async def test_course_id_rows(api: Api, world: World, lms: EmbeddedHost, tree: T
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_outcome_parents_include_groups_processed_after_an_earlier_row(
+    api: Api, world: World, tree: Tree
+) -> None:
+    """With a course_id column an outcome's parent guid matches groups of every context, and
+    each outcome row sees the groups processed before it, not only those its neighbours saw."""
+    rows = [
+        G(vendor_guid="shared"),
+        O(vendor_guid="o1", parent_guids="shared"),
+        G(vendor_guid="shared", course_id=str(world.course_id)),
+        O(vendor_guid="o2", parent_guids="shared"),
+    ]
+    done = await run_import(api, account(world), csv_of(rows, [*H, "course_id"]))
+
+    assert done["processing_errors"] == []
+    assert tree.links(tree.outcome("o1")["id"]) == ["shared"]
+    assert tree.links(tree.outcome("o2")["id"]) == ["shared", "shared"]
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_56_course_import_cannot_target_other_courses(api: Api, world: World) -> None:
     body = csv_of([G(vendor_guid="cg", course_id="1")], [*H, "course_id"])
     done = await run_import(api, f"courses/{world.course_id}", body)

@@ -76,6 +76,11 @@ class BatchPlanner:
     _outcomes: set[int | str] = field(default_factory=set)
     #: The context of every group this batch may link into.
     _contexts: dict[int, ContextRef] = field(default_factory=dict)
+    #: _seen_parents' answers until the next group is processed: most rows of a batch name
+    #: the same few parents, and finding them was the planner's largest cost.
+    _parents_found: dict[tuple[tuple[str, ...], ContextRef | None], tuple[int, ...]] = field(
+        default_factory=dict
+    )
 
     async def prepare(self, store: Store, items: Sequence[ParsedItem]) -> Lookup:
         """Ask the host what the batch's rows name (courses), before the write transaction;
@@ -133,6 +138,7 @@ class BatchPlanner:
 
     def _start_batch(self, existing: Existing) -> None:
         self._processed.clear()
+        self._parents_found.clear()
         self._outcomes.clear()
         self._contexts = {self.scope.default_parent_id: self.scope.ref}
         self._contexts.update({root: ref for ref, root in self.scope.course_roots.items()})
@@ -185,18 +191,26 @@ class BatchPlanner:
         if record.workflow_state == "deleted":
             batch.deleted_groups.append(write.id)
         self._processed[guid].append(SeenGroup(write.id, context))
+        self._parents_found.clear()
         self._contexts[write.id] = context
 
-    def _group_parents(self, record: GroupRecord, context: ContextRef) -> list[int]:
+    def _group_parents(self, record: GroupRecord, context: ContextRef) -> Sequence[int]:
         if record.parent_guids:
             return self._seen_parents(record.parent_guids, context)
         if context == self.scope.ref:
-            return [self.scope.default_parent_id]
-        return [self.scope.course_roots[context]]
+            return (self.scope.default_parent_id,)
+        return (self.scope.course_roots[context],)
 
-    def _seen_parents(self, guids: Sequence[str], context: ContextRef | None) -> list[int]:
+    def _seen_parents(self, guids: tuple[str, ...], context: ContextRef | None) -> tuple[int, ...]:
         """Groups processed earlier in this import with these guids (Canvas's find_parents),
         in ``context`` (None: in any context)."""
+        key = (guids, context)
+        found = self._parents_found.get(key)
+        if found is None:
+            found = self._parents_found[key] = self._find_parents(guids, context)
+        return found
+
+    def _find_parents(self, guids: tuple[str, ...], context: ContextRef | None) -> tuple[int, ...]:
         processed = self._processed
         matches = [
             [g.id for g in processed.get(guid, ()) if context is None or g.context == context]
@@ -207,7 +221,7 @@ class BatchPlanner:
             raise RowProblem(
                 f"Parent references not found prior to this row: {inspect_list(missing)}"
             )
-        return [group_id for found in matches for group_id in found]
+        return tuple(group_id for found in matches for group_id in found)
 
     # outcomes --------------------------------------------------------------------------------
 
@@ -223,7 +237,7 @@ class BatchPlanner:
                 f"Outcome with ID {record.vendor_guid} already exists in another unrelated "
                 f"course or account ({scope.name(prior.context)})"
             )
-        parents = [] if record.workflow_state == "deleted" else self._outcome_parents(record)
+        parents = () if record.workflow_state == "deleted" else self._outcome_parents(record)
         local = prior is None or prior.context == scope.ref
         if local and (
             record.vendor_guid in self._outcomes
@@ -255,9 +269,9 @@ class BatchPlanner:
         if record.friendly_description is not None or prior is not None:
             self._friendly_description(record, outcome_id, prior, local, batch)
 
-    def _outcome_parents(self, record: OutcomeRecord) -> list[int]:
+    def _outcome_parents(self, record: OutcomeRecord) -> Sequence[int]:
         if not record.parent_guids:
-            return [self.scope.default_parent_id]
+            return (self.scope.default_parent_id,)
         # With a course_id column, outcomes may go into course groups of the same import.
         return self._seen_parents(
             record.parent_guids, None if record.indirect_parents else self.scope.ref
@@ -278,7 +292,11 @@ class BatchPlanner:
         )
 
     def _sync_links(
-        self, outcome_id: int, parents: list[int], links: list[StoredLink], batch: BatchWrite
+        self,
+        outcome_id: int,
+        parents: Sequence[int],
+        links: list[StoredLink],
+        batch: BatchWrite,
     ) -> bool:
         """Link the outcome into ``parents`` and unlink it from the other groups of this
         context and those below it; whether it stays linked anywhere."""
