@@ -201,16 +201,16 @@ class BatchPlanner:
             return (self.scope.default_parent_id,)
         return (self.scope.course_roots[context],)
 
-    def _seen_parents(self, guids: tuple[str, ...], context: ContextRef | None) -> tuple[int, ...]:
+    def _seen_parents(self, guids: Sequence[str], context: ContextRef | None) -> tuple[int, ...]:
         """Groups processed earlier in this import with these guids (Canvas's find_parents),
         in ``context`` (None: in any context)."""
-        key = (guids, context)
+        key = (tuple(guids), context)  # a format may hand over a list
         found = self._parents_found.get(key)
         if found is None:
             found = self._parents_found[key] = self._find_parents(guids, context)
         return found
 
-    def _find_parents(self, guids: tuple[str, ...], context: ContextRef | None) -> tuple[int, ...]:
+    def _find_parents(self, guids: Sequence[str], context: ContextRef | None) -> tuple[int, ...]:
         processed = self._processed
         matches = [
             [g.id for g in processed.get(guid, ()) if context is None or g.context == context]
