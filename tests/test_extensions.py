@@ -36,8 +36,9 @@ class LinesFormat:
                 yield GroupRecord(row=row, vendor_guid=guid, title=" ".join(rest))
             elif kind == "outcome":
                 # A list where the record says tuple: the engine takes either.
+                parents: Any = [rest[0]]
                 yield OutcomeRecord(
-                    row=row, vendor_guid=guid, parent_guids=[rest[0]], title=" ".join(rest[1:])  # type: ignore[arg-type]
+                    row=row, vendor_guid=guid, parent_guids=parents, title=" ".join(rest[1:])
                 )
             else:
                 yield RowError(row, f"unknown kind {kind}")
