@@ -9,20 +9,20 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from tornado.tcpclient import TCPClient
 
-from lms_outcomes_plugin import FormatOptions, ParsedItem, hookimpl
 from lms_outcomes_plugin.host.app import EmbeddedHost
 from lms_outcomes_plugin.imports.parsing import WORKER_NICENESS
 from lms_outcomes_plugin.models import Attachment, ContextRef
 from lms_outcomes_plugin.plugin import service_for
 from tests.conftest import Api, BodyProducer, World, fixture_bytes, multipart_body
+from tests.toy_formats import EmptyFormatPlugin
 from tests.tree import Tree
 
 #: The upload cap in this module: small, so that refusing a larger body is cheap to test.
@@ -31,21 +31,6 @@ UTF8_REQUIRED = {"error": "Invalid content type, UTF-8 required"}
 TOO_LARGE = {"error": f"The upload is larger than the limit of {CAP} bytes"}
 NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
 ONE_GROUP = b"title,vendor_guid,object_type\nTest,test,group\n"
-
-
-class EmptyFormat:
-    """A second import_type, to tell which of the query and the form was used."""
-
-    name = "empty"
-
-    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
-        return iter(())
-
-
-class EmptyFormatPlugin:
-    @hookimpl
-    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
-        registry.add(EmptyFormat())
 
 
 @pytest.fixture

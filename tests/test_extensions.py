@@ -6,42 +6,15 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pytest
 
-from lms_outcomes_plugin import (
-    FormatOptions,
-    GroupRecord,
-    OutcomeRecord,
-    ParsedItem,
-    RowError,
-    hookimpl,
-)
+from lms_outcomes_plugin import hookimpl
 from lms_outcomes_plugin.extensions import Extensions, make_plugin_manager
 from lms_outcomes_plugin.formats import DuplicateImportFormat
 from tests.conftest import Api, World
-
-
-class LinesFormat:
-    """A toy import_type: one line per object, ``group <guid> <title>`` or
-    ``outcome <guid> <parent> <title>``."""
-
-    name = "lines"
-
-    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
-        for row, raw in enumerate(source, start=1):
-            kind, guid, *rest = raw.decode().split()
-            if kind == "group":
-                yield GroupRecord(row=row, vendor_guid=guid, title=" ".join(rest))
-            elif kind == "outcome":
-                # A list where the record says tuple: the engine takes either.
-                parents: Any = [rest[0]]
-                yield OutcomeRecord(
-                    row=row, vendor_guid=guid, parent_guids=parents, title=" ".join(rest[1:])
-                )
-            else:
-                yield RowError(row, f"unknown kind {kind}")
+from tests.toy_formats import LinesFormat
 
 
 class LinesPlugin:

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from lms_outcomes_plugin import hookimpl
 from lms_outcomes_plugin.plugin import service_for
 from tests.conftest import Api, World, fixture_bytes
+from tests.toy_formats import ExplodingPlugin
 from tests.tree import Tree
 
 IMPORT_KEYS = {
@@ -149,20 +149,6 @@ async def test_still_processing_message(api: Api, world: World, lms) -> None:
     pending = await api.get(f"{imports}/{created.body['id']}/created_group_ids")
 
     assert (pending.status, pending.body) == (404, {"message": "Import is still being processed"})
-
-
-class ExplodingFormat:
-    name = "exploding"
-
-    def parse(self, source, options):
-        yield from ()
-        raise RuntimeError("kaboom")
-
-
-class ExplodingPlugin:
-    @hookimpl
-    def lms_outcomes_register_import_formats(self, registry):
-        registry.add(ExplodingFormat())
 
 
 @pytest.fixture

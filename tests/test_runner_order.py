@@ -11,7 +11,7 @@ import pytest
 from lms_outcomes_plugin.host.app import EmbeddedHost
 from lms_outcomes_plugin.storage.sql import as_time
 from tests.conftest import Api, World
-from tests.slow_format import SlowPlugin
+from tests.toy_formats import SlowPlugin
 from tests.tree import Tree
 
 

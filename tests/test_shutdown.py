@@ -13,7 +13,7 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
 from lms_outcomes_plugin.host.app import EmbeddedHost
-from tests.slow_format import SlowPlugin
+from tests.toy_formats import SlowPlugin
 from tests.tree import Tree
 
 

@@ -1,0 +1,97 @@
+"""The import formats tests register, in a module of their own: the parse worker unpickles a
+host's formats, and so imports the module that defines them. Defined in a test module, each
+would cost every worker the import of that module, its conftest and their dependencies (about a
+second), and every test that uploads a file would wait for it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from lms_outcomes_plugin import (
+    FormatOptions,
+    GroupRecord,
+    OutcomeRecord,
+    ParsedItem,
+    RowError,
+    hookimpl,
+)
+
+
+class SlowFormat:
+    """One group per line, a pause before each, so that tests can catch imports running (side
+    by side, or at shutdown)."""
+
+    name = "slow"
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
+        for row, line in enumerate(source, start=1):
+            time.sleep(self.pause)
+            yield GroupRecord(row=row, vendor_guid=line.decode().strip(), title="G")
+
+
+class SlowPlugin:
+    """Registers ``import_type=slow`` (pass it in the ``extra_plugins`` setting)."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+
+    @hookimpl
+    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
+        registry.add(SlowFormat(self.pause))
+
+
+class EmptyFormat:
+    """A second import_type, to tell which of the query and the form was used."""
+
+    name = "empty"
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
+        return iter(())
+
+
+class EmptyFormatPlugin:
+    @hookimpl
+    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
+        registry.add(EmptyFormat())
+
+
+class ExplodingFormat:
+    """Raises something other than DataFormatError (a bug in a format)."""
+
+    name = "exploding"
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
+        yield from ()
+        raise RuntimeError("kaboom")
+
+
+class ExplodingPlugin:
+    @hookimpl
+    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
+        registry.add(ExplodingFormat())
+
+
+class LinesFormat:
+    """A toy import_type: one line per object, ``group <guid> <title>`` or
+    ``outcome <guid> <parent> <title>``."""
+
+    name = "lines"
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
+        for row, raw in enumerate(source, start=1):
+            kind, guid, *rest = raw.decode().split()
+            if kind == "group":
+                yield GroupRecord(row=row, vendor_guid=guid, title=" ".join(rest))
+            elif kind == "outcome":
+                # A list where the record says tuple: the engine takes either.
+                parents: Any = [rest[0]]
+                yield OutcomeRecord(
+                    row=row, vendor_guid=guid, parent_guids=parents, title=" ".join(rest[1:])
+                )
+            else:
+                yield RowError(row, f"unknown kind {kind}")
