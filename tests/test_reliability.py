@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 
 from lms_outcomes_plugin.host.app import EmbeddedHost
+from lms_outcomes_plugin.imports.parsing import WORKER_NICENESS
 from lms_outcomes_plugin.storage.sql import as_time
 from tests.conftest import Api, World
 from tests.reliability_helpers import (
@@ -32,9 +34,9 @@ from tests.reliability_helpers import (
     STATE_RANK,
     OutcomesFile,
     Serve,
-    children_of,
     copy_db,
     db_rows,
+    descendants_of,
     error_rows,
     has_exited,
     import_rows,
@@ -409,18 +411,20 @@ async def test_concurrent_uploads_end_in_order_with_correct_trees(
 
 def test_the_parse_worker_exits_when_the_server_is_killed(tmp_path: Path) -> None:
     """A SIGKILLed server cannot shut its parse worker down: the worker (and multiprocessing's
-    resource tracker beside it) must end on their own rather than live on as orphans."""
+    helpers beside it: the fork server, the resource tracker) must end on their own rather than
+    live on as orphans."""
     server = Serve(tmp_path / "lms.db", tmp_path / "logs", *SETTINGS)
     try:
         import_id = server.post_import(CONTEXT, body(FIRST))["id"]
         server.wait_for_progress(CONTEXT, import_id)  # the worker is parsing FIRST
-        children = children_of(server.process.pid)
-        assert any("--multiprocessing-fork" in cmdline for cmdline in children.values()), children
+        processes = descendants_of(server.process.pid)
+        worker_niceness = os.getpriority(os.PRIO_PROCESS, server.process.pid) + WORKER_NICENESS
+        assert any(nice == worker_niceness for _, nice in processes.values()), processes
         server.crash()
         deadline = time.monotonic() + 30
-        while not all(has_exited(pid) for pid in children):
+        while not all(has_exited(pid) for pid in processes):
             assert time.monotonic() < deadline, {
-                pid: cmdline for pid, cmdline in children.items() if not has_exited(pid)
+                pid: cmdline for pid, (cmdline, _) in processes.items() if not has_exited(pid)
             }
             time.sleep(0.05)
     finally:
