@@ -218,18 +218,17 @@ def _cmdline(pid: int) -> str:
 def descendants_of(pid: int) -> dict[int, tuple[str, int]]:
     """The running descendants of ``pid`` (scanned from /proc): their command lines and
     niceness, by pid."""
-    parents: dict[int, int] = {}
+    children: dict[int, list[int]] = {}
     niceness: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         fields = _stat(int(entry.name)) if entry.name.isdigit() else None
         if fields is not None and fields[0] not in EXITED:
-            parents[int(entry.name)] = int(fields[1])
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
             niceness[int(entry.name)] = int(fields[16])  # stat's field 19
     found: dict[int, tuple[str, int]] = {}
     below = [pid]
     while below:
-        parent = below.pop()
-        for child in (p for p, ppid in parents.items() if ppid == parent):
+        for child in children.get(below.pop(), []):
             found[child] = (_cmdline(child), niceness[child])
             below.append(child)
     return found
