@@ -4,6 +4,11 @@ The planner sees records (any format's) and what the store says exists, and prod
 :class:`~lms_outcomes_plugin.storage.BatchWrite`. It remembers across batches what the import
 has processed so far: parents must be groups processed earlier in the same import, and an
 object may appear only once per import.
+
+So no import can make a group its own ancestor: each group it writes goes under a group it
+wrote earlier, or under the target or root group; it writes each group once, whatever name a
+row gives it (a guid or ``canvas_outcome_group:<id>``); a group above the target group cannot
+be imported into it (Canvas's cyclic reference check); and a root group cannot be named at all.
 """
 
 from __future__ import annotations
@@ -37,6 +42,11 @@ from lms_outcomes_plugin.storage import (
 # Canvas's patterns are not anchored: "xcanvas_outcome:12y" names outcome 12.
 MAGIC_OUTCOME = re.compile(r"canvas_outcome:(\d+)")
 MAGIC_GROUP = re.compile(r"canvas_outcome_group:(\d+)")
+#: Our decision: a context's root group is not the file's to rename, move or delete.
+ROOT_GROUP = (
+    "Outcome group with canvas id {} is the root group of its course or account and cannot be "
+    "imported"
+)
 
 
 class RowProblem(Exception):
@@ -81,6 +91,9 @@ class BatchPlanner:
     _parents_found: dict[tuple[tuple[str, ...], ContextRef | None], tuple[int, ...]] = field(
         default_factory=dict
     )
+    #: The ids of the groups this batch writes: an object is written once per import, whatever
+    #: name a row gives it (earlier batches' are known by their stamps).
+    _written_groups: set[int] = field(default_factory=set)
 
     async def prepare(self, store: Store, items: Sequence[ParsedItem]) -> Lookup:
         """Ask the host what the batch's rows name (courses), before the write transaction;
@@ -140,6 +153,7 @@ class BatchPlanner:
         self._processed.clear()
         self._parents_found.clear()
         self._outcomes.clear()
+        self._written_groups.clear()
         self._contexts = {self.scope.default_parent_id: self.scope.ref}
         self._contexts.update({root: ref for ref, root in self.scope.course_roots.items()})
         for guid, groups in existing.parents_by_guid.items():
@@ -176,14 +190,14 @@ class BatchPlanner:
         if isinstance(context, RowProblem):
             raise context
         prior = _prior_group(record, context, existing)
+        if prior is not None and prior.id == self._root_of(context):
+            raise RowProblem(ROOT_GROUP.format(prior.id))
         if prior is not None and prior.id in self.scope.target_ancestors:
             raise RowProblem(f"Cyclic reference detected when importing: {guid}")
         parents = self._group_parents(record, context)
         if len(parents) > 1:
             raise RowProblem("An outcome group can only have one parent")
-        if (prior is not None and prior.outcome_import_id == self.scope.import_id) or any(
-            seen.context == context for seen in self._processed.get(guid, ())
-        ):
+        if self._appeared(guid, context, prior):
             raise RowProblem(f'Group "{guid}" has already appeared in this import')
         _raise_all(rules.too_long("Vendor guid", guid), rules.too_long("Title", record.title))
         write = _group_write(record, context, parents[0], prior, ids)
@@ -193,6 +207,21 @@ class BatchPlanner:
         self._processed[guid].append(SeenGroup(write.id, context))
         self._parents_found.clear()
         self._contexts[write.id] = context
+        self._written_groups.add(write.id)
+
+    def _root_of(self, context: ContextRef) -> int | None:
+        if context == self.scope.ref:
+            return self.scope.root_group_id
+        return self.scope.course_roots.get(context)
+
+    def _appeared(self, guid: str, context: ContextRef, prior: StoredGroup | None) -> bool:
+        """Whether the import processed this group already: an earlier batch stamped it, this
+        batch wrote its id (under this name or another), or this batch processed the guid."""
+        if prior is not None and (
+            prior.outcome_import_id == self.scope.import_id or prior.id in self._written_groups
+        ):
+            return True
+        return any(seen.context == context for seen in self._processed.get(guid, ()))
 
     def _group_parents(self, record: GroupRecord, context: ContextRef) -> Sequence[int]:
         if record.parent_guids:
@@ -241,7 +270,9 @@ class BatchPlanner:
         local = prior is None or prior.context == scope.ref
         if local and (
             record.vendor_guid in self._outcomes
-            or (prior is not None and prior.outcome_import_id == scope.import_id)
+            or (prior is not None and (
+                prior.id in self._outcomes or prior.outcome_import_id == scope.import_id
+            ))
         ):
             raise RowProblem(
                 f'Outcome "{record.vendor_guid}" has already appeared in this import'

@@ -281,7 +281,7 @@ class Store(Protocol):
     async def get_group(self, group_id: int) -> StoredGroup | None: ...
 
     async def group_ancestors(self, group_id: int) -> list[int]:
-        """The ids of the group and every group above it, nearest first."""
+        """The ids of the group and every group above it (in no particular order)."""
         ...
 
     # reading the tree (the read API)

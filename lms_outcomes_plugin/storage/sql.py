@@ -7,6 +7,7 @@ it reserves ids; the SQL lives in :mod:`.statements`.
 from __future__ import annotations
 
 import json
+import sqlite3
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -556,6 +557,16 @@ def _ratings_json(ratings: tuple[tuple[float, str], ...]) -> str:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration into statements (they hold no ``;`` inside literals)."""
+    """Split a migration into statements. SQLite's own tokenizer tells where one ends, so a
+    trigger's ``BEGIN ... END`` body (``;`` inside) stays whole; our PostgreSQL migrations use
+    nothing it would misread (no dollar quoting)."""
     lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    statements, pending = [], ""
+    for part in "\n".join(lines).split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip().removesuffix(";").strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip().removesuffix(";").strip())
+    return [statement for statement in statements if statement]

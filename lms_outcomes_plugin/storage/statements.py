@@ -48,15 +48,18 @@ SELECT_PARENTS = f"""
 SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups
 WHERE outcome_import_id = ? AND vendor_guid IN ({{texts}})
 """
-# params: group id
+# Recursive walks of the tree use UNION, never UNION ALL: each group joins a walk at most once,
+# so a walk ends within the table's size even on a cycle (the schemas refuse a group as its own
+# parent and no import can close a longer one, but a database an older version wrote may hold
+# one).
+# params: group id: the group and every group above it
 SELECT_ANCESTORS = """
-WITH RECURSIVE chain(id, parent_id, depth) AS (
-    SELECT id, parent_id, 0 FROM lms_outcomes_groups WHERE id = ?
-    UNION ALL
-    SELECT g.id, g.parent_id, c.depth + 1 FROM lms_outcomes_groups g JOIN chain c
-        ON g.id = c.parent_id
+WITH RECURSIVE chain(id, parent_id) AS (
+    SELECT id, parent_id FROM lms_outcomes_groups WHERE id = ?
+    UNION
+    SELECT g.id, g.parent_id FROM lms_outcomes_groups g JOIN chain c ON g.id = c.parent_id
 )
-SELECT id FROM chain ORDER BY depth
+SELECT id FROM chain
 """
 
 # params: id, context_type, context_id, parent_id, vendor_guid, title, sort_title,
@@ -81,7 +84,7 @@ STAMP_OUTCOMES = "UPDATE lms_outcomes_outcomes SET outcome_import_id = ? WHERE i
 _SUBTREE = """
 WITH RECURSIVE subtree(id) AS (
     SELECT CAST(? AS BIGINT)
-    UNION ALL
+    UNION
     SELECT g.id FROM lms_outcomes_groups g JOIN subtree s ON g.parent_id = s.id
 )
 """
