@@ -32,6 +32,9 @@ class PluginSettings:
     import_lease: float = 30.0
     #: How often the runner looks for imports that another process queued, in seconds.
     poll_interval: float = 1.0
+    #: Seconds shutdown waits for running imports to reach a batch boundary before it cancels
+    #: them (and as long again for the cancellations): shutdown always ends.
+    shutdown_timeout: float = 10.0
     #: Extension plugins (objects or modules) to register besides the entry points.
     extra_plugins: tuple[Any, ...] = ()
     #: Whether to load the ``lms_outcomes`` entry points (off in some tests).

@@ -4,6 +4,7 @@ an import stopped that way resumes at the next start."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
 from lms_outcomes_plugin.host.app import EmbeddedHost
-from tests.toy_formats import SlowPlugin
+from lms_outcomes_plugin.imports.parsing import WORKER_NICENESS
+from tests.reliability_helpers import descendants_of, has_exited
+from tests.toy_formats import HangingPlugin, SlowPlugin
 from tests.tree import Tree
 
 
@@ -95,3 +98,50 @@ async def test_shutdown_mid_import_then_restart_finishes_it(
     )
     assert errors == 0  # the resumed run neither repeats nor trips over the first one's work
     assert stamped == 200  # every group is the import's again (created_group_ids)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_shutdown_ends_while_a_format_never_returns(
+    db_path: Path, storage_url: str, tree: Tree
+) -> None:
+    """A batch boundary that never comes cannot hold shutdown up: after ``shutdown_timeout``
+    the import is cancelled and queued again, and the hung parse worker is killed."""
+    settings = {"storage_url": storage_url, "poll_interval": 0.05, "shutdown_timeout": 0.5,
+                "extra_plugins": [HangingPlugin()]}
+    host = EmbeddedHost(db_path, settings={"lms_outcomes": settings})
+    server, url = await serve(host)
+    account = await host.db.create_account("District")
+    token = await host.db.create_token(await host.db.create_user("Admin", admin_of=account))
+    client = AsyncHTTPClient()
+    response = await client.fetch(
+        f"{url}/api/v1/accounts/{account}/outcome_imports?import_type=hanging",
+        method="POST", body=b"x", headers={"Authorization": f"Bearer {token}"},
+    )
+    import_id = int(__import__("json").loads(response.body)["id"])
+    workers = await _parse_workers_busy_with(tree, import_id)
+
+    await asyncio.wait_for(stop(host, server), timeout=30)
+    client.close()
+
+    assert import_state(tree, import_id) == ("created", 0)  # queued again, nothing written
+    deadline = time.monotonic() + 10
+    while not all(has_exited(pid) for pid in workers):
+        assert time.monotonic() < deadline, workers
+        await asyncio.sleep(0.05)
+    leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert leftover == []
+
+
+async def _parse_workers_busy_with(tree: Tree, import_id: int) -> list[int]:
+    """Once the import runs: this process's parse workers (known by their lower priority)."""
+    niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+    deadline = time.monotonic() + 20
+    while True:
+        [(state,)] = tree.rows("SELECT workflow_state FROM lms_outcomes_imports WHERE id = ?",
+                               import_id)
+        workers = [pid for pid, (_, nice) in descendants_of(os.getpid()).items()
+                   if nice == niceness]
+        if state == "importing" and workers:
+            return workers
+        assert time.monotonic() < deadline, (state, workers)
+        await asyncio.sleep(0.05)

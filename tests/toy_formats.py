@@ -95,3 +95,20 @@ class LinesFormat:
                 )
             else:
                 yield RowError(row, f"unknown kind {kind}")
+
+
+class HangingFormat:
+    """Yields one group, then never returns (a format with a bug), in the parse worker."""
+
+    name = "hanging"
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
+        yield GroupRecord(row=1, vendor_guid="before-the-hang", title="G")
+        while True:
+            time.sleep(0.1)
+
+
+class HangingPlugin:
+    @hookimpl
+    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
+        registry.add(HangingFormat())

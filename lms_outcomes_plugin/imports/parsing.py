@@ -13,10 +13,12 @@ cannot start processes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import traceback
 import uuid
@@ -148,6 +150,8 @@ class Parsers:
     def __init__(self, in_process: bool = True) -> None:
         self._in_process = in_process
         self._executor: Executor | None = None
+        #: The worker process's id, asked of it first thing (to kill it if it hangs).
+        self._worker_pid: Future[int] | None = None
 
     def _worker(self) -> Executor:
         if self._executor is None:
@@ -156,6 +160,7 @@ class Parsers:
                 self._executor = ProcessPoolExecutor(
                     1, mp_context=context, initializer=_start_worker
                 )
+                self._worker_pid = self._executor.submit(os.getpid)
             else:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="lms-outcomes-parse")
         return self._executor
@@ -189,10 +194,33 @@ class Parsers:
         loop = asyncio.get_running_loop()
         if pending is not None:
             await asyncio.gather(pending, return_exceptions=True)
-        if worker is self._executor:
-            await loop.run_in_executor(worker, _close, job)
+        if worker is not self._executor:
+            return
+        if pending is not None and pending.cancelled():
+            # The import was cancelled while the worker may still be inside this job: close it
+            # once the worker gets to it, without waiting for a format that may never return.
+            with contextlib.suppress(RuntimeError):  # the worker is already shut down
+                worker.submit(_close, job)
+            return
+        await loop.run_in_executor(worker, _close, job)
 
-    async def close(self) -> None:
-        if self._executor is not None:
-            executor, self._executor = self._executor, None
-            await asyncio.to_thread(executor.shutdown, wait=True)
+    async def close(self, kill_after: float | None = None) -> None:
+        """Shut the worker down; a worker still busy after ``kill_after`` seconds (a format
+        that never returns) is killed."""
+        if self._executor is None:
+            return
+        executor, self._executor = self._executor, None
+        shutdown = asyncio.ensure_future(
+            asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        )
+        done, _ = await asyncio.wait({shutdown}, timeout=kill_after)
+        if not done:
+            log.warning("the parse worker did not stop within %ss: killing it", kill_after)
+            self._kill_worker()
+            await shutdown
+
+    def _kill_worker(self) -> None:
+        pid = self._worker_pid
+        if pid is not None and pid.done() and not pid.exception():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid.result(), signal.SIGKILL)

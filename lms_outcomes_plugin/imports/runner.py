@@ -70,14 +70,26 @@ class ImportRunner:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Stop claiming, let running imports end their current batch, and await them all."""
+        """Stop claiming and let running imports end their current batch, for at most
+        ``shutdown_timeout`` seconds; then cancel what still runs (each cancelled import is put
+        back in the queue) and give it as long again. Whatever is stuck even then is left: its
+        lease lapses and the next start takes its import over. So stop() always ends."""
         self._stopping = True
         self.wake()
-        # Never cancelled: a cancellation inside a store call could leave a transaction open.
-        if self._dispatcher is not None:
-            await self._dispatcher
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._parsers.close()
+        timeout = self._settings.shutdown_timeout
+        running = {*self._tasks, *([self._dispatcher] if self._dispatcher else [])}
+        if running:
+            _, late = await asyncio.wait(running, timeout=timeout)
+            if late:
+                log.warning("%d import task(s) did not stop within %ss: cancelling them",
+                            len(late), timeout)
+                for task in late:
+                    task.cancel()
+                _, stuck = await asyncio.wait(late, timeout=timeout)
+                if stuck:
+                    log.error("%d task(s) ignored cancellation; the lease will requeue their "
+                              "imports at the next start", len(stuck))
+        await self._parsers.close(timeout)
 
     async def _dispatch(self) -> None:
         while not self._stopping:
@@ -121,6 +133,13 @@ class ImportRunner:
             await self._store.requeue_import(import_id, self.runner)
             log.info("import %d stopped by shutdown; it will resume at the next start", import_id)
             return
+        except asyncio.CancelledError:
+            # Shutdown gave up waiting for a batch boundary: whatever the cancelled batch
+            # wrote was rolled back with its transaction; the import starts over next time.
+            await self._store.requeue_import(import_id, self.runner)
+            log.warning("import %d cancelled by shutdown; it will start over at the next "
+                        "start", import_id)
+            raise
         except ImportTakenOver:
             log.warning("import %d was taken over by another runner; left to it", import_id)
             return

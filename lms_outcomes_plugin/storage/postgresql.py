@@ -45,6 +45,8 @@ POSTGRESQL = Dialect(
     encode_time=lambda moment: moment,
 )
 CHUNK_SIZE = 1 << 20
+#: Seconds close() waits for connections still in use before it drops them.
+CLOSE_TIMEOUT = 10.0
 # Arbitrary, fixed keys of pg_advisory_xact_lock: migrations, and each kind of serialized write.
 MIGRATION_LOCK = 0x6C6D_736F_0001
 SERIALIZED_LOCKS: dict[Serialized, int] = {"tree": 0x6C6D_736F_0002, "queue": 0x6C6D_736F_0003}
@@ -132,8 +134,12 @@ class PostgresStore(SqlStore):
 
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                # Waits for connections in use to be released, as long as their work takes.
+                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+            except TimeoutError:
+                pool.terminate()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[PgConnection]:

@@ -159,11 +159,15 @@ class SqliteStore(SqlStore):
         await self._writer.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}")
 
     async def close(self) -> None:
+        connections = [c for c in (self._checkpointer, self._reader_connection, self._writer) if c]
+        # A statement still running (an import shutdown gave up on) would hold its connection's
+        # thread, and so the close queued behind it, for as long as it runs: abort it.
+        for connection in connections:
+            await connection.connection.interrupt()
         if self._checkpoint is not None:
-            await self._checkpoint
-        for connection in (self._checkpointer, self._reader_connection, self._writer):
-            if connection is not None:
-                await connection.connection.close()
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+        for connection in connections:
+            await connection.connection.close()
         self._checkpointer = self._reader_connection = self._writer = None
 
     async def _connect(self) -> SqliteConnection:
