@@ -32,6 +32,13 @@ class PluginSettings:
     import_lease: float = 30.0
     #: How often the runner looks for imports that another process queued, in seconds.
     poll_interval: float = 1.0
+    #: Seconds an import may go without applying a batch before it fails (a heartbeat does
+    #: not count: only progress), so its root account's queue moves on.
+    import_stall_seconds: float = 600.0
+    #: Days an upload is kept once its import has ended (the import's record stays).
+    keep_uploads_days: float = 30.0
+    #: Imports a root account may have waiting; past it, a create is refused (429).
+    max_queued_imports: int = 100
     #: Seconds shutdown waits for running imports to reach a batch boundary before it cancels
     #: them (and as long again for the cancellations): shutdown always ends.
     shutdown_timeout: float = 10.0
@@ -52,7 +59,7 @@ class PluginSettings:
         known = set(cls.__dataclass_fields__) - {"backend"}
         values = {key: raw[key] for key in known if key in raw}
         values["extra_plugins"] = tuple(values.get("extra_plugins", ()))
-        for key in ("max_upload_bytes", "batch_size"):
+        for key in ("max_upload_bytes", "batch_size", "max_queued_imports"):
             if key in values and (not isinstance(values[key], int) or values[key] < 1):
                 raise SettingsError(f"setting {key!r} must be a positive integer")
         backend = {key: value for key, value in raw.items() if key not in known}

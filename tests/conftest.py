@@ -114,7 +114,9 @@ def tree(storage_url: str) -> Iterator[Tree]:
 @pytest.fixture
 def plugin_settings(storage_url: str) -> dict[str, Any]:
     """The lms_outcomes plugin's settings; tests override or extend it."""
-    return {"storage_url": storage_url, "poll_interval": 0.05}
+    # A loaded machine must not make shutdown give up on an import that a test left running
+    # (the tests of that bound set it low).
+    return {"storage_url": storage_url, "poll_interval": 0.05, "shutdown_timeout": 60}
 
 
 @pytest.fixture

@@ -197,12 +197,18 @@ class Parsers:
         if worker is not self._executor:
             return
         if pending is not None and pending.cancelled():
-            # The import was cancelled while the worker may still be inside this job: close it
-            # once the worker gets to it, without waiting for a format that may never return.
-            with contextlib.suppress(RuntimeError):  # the worker is already shut down
-                worker.submit(_close, job)
+            # The import was cancelled (shutdown, or the stall watchdog) while the worker may be
+            # inside this job for good: a format that never returns would hold every later
+            # import's parsing. Replace the worker.
+            self._replace_worker()
             return
         await loop.run_in_executor(worker, _close, job)
+
+    def _replace_worker(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            self._kill_worker()
+            executor.shutdown(wait=False, cancel_futures=True)
 
     async def close(self, kill_after: float | None = None) -> None:
         """Shut the worker down; a worker still busy after ``kill_after`` seconds (a format

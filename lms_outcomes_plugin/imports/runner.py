@@ -28,6 +28,8 @@ from lms_outcomes_plugin.storage import ImportTakenOver, Store
 log = logging.getLogger("lms_outcomes_plugin.imports")
 
 UNEXPECTED_ERROR = "An unexpected error has occurred: see error report {}"
+#: Seconds between two looks for uploads past keep_uploads_days.
+UPLOAD_PRUNING_INTERVAL = 3600.0
 
 
 class ImportRunner:
@@ -47,7 +49,10 @@ class ImportRunner:
         self._wake = asyncio.Event()
         self._stopping = False
         self._dispatcher: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        #: Imports the stall watchdog failed while this runner ran them.
+        self._stalled: set[int] = set()
+        self._uploads_pruned_at = float("-inf")
         self._parsers = Parsers(in_process=settings.parse_in_subprocess)
         #: This runner's name on the imports it owns (one per process and host).
         self.runner = uuid.uuid4().hex
@@ -77,7 +82,7 @@ class ImportRunner:
         self._stopping = True
         self.wake()
         timeout = self._settings.shutdown_timeout
-        running = {*self._tasks, *([self._dispatcher] if self._dispatcher else [])}
+        running = {*self._tasks.values(), *([self._dispatcher] if self._dispatcher else [])}
         if running:
             _, late = await asyncio.wait(running, timeout=timeout)
             if late:
@@ -113,14 +118,39 @@ class ImportRunner:
         lapsed = utcnow() - timedelta(seconds=self._settings.import_lease)
         if requeued := await self._store.requeue_stale_imports(lapsed):
             log.info("requeued %d import(s) whose runner stopped (lease lapsed)", requeued)
+        await self._fail_stalled()
+        await self._prune_uploads()
+
+    async def _fail_stalled(self) -> None:
+        """The watchdog: an import that applied no batch for import_stall_seconds fails,
+        whichever process runs it (a heartbeat proves only that the process lives), and its
+        root account's queue moves on. One this runner runs is cancelled."""
+        since = utcnow() - timedelta(seconds=self._settings.import_stall_seconds)
+        for import_id in await self._store.fail_stalled_imports(since):
+            log.error("import %d made no progress for %ss: failed", import_id,
+                      self._settings.import_stall_seconds)
+            if (task := self._tasks.get(import_id)) is not None:
+                self._stalled.add(import_id)
+                task.cancel()
+
+    async def _prune_uploads(self) -> None:
+        """Once an hour (and at start): delete uploads older than keep_uploads_days."""
+        now = asyncio.get_running_loop().time()
+        if now - self._uploads_pruned_at < UPLOAD_PRUNING_INTERVAL:
+            return
+        self._uploads_pruned_at = now
+        kept_from = utcnow() - timedelta(days=self._settings.keep_uploads_days)
+        if deleted := await self._store.delete_old_uploads(kept_from):
+            log.info("deleted %d upload(s) older than %s days", deleted,
+                     self._settings.keep_uploads_days)
 
     def _spawn(self, outcome_import: OutcomeImport) -> None:
         task = asyncio.create_task(self._run(outcome_import), name=f"import-{outcome_import.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        self._tasks[outcome_import.id] = task
+        task.add_done_callback(lambda _: self._task_done(outcome_import.id))
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+    def _task_done(self, import_id: int) -> None:
+        self._tasks.pop(import_id, None)
         self.wake()
 
     async def _run(self, outcome_import: OutcomeImport) -> None:
@@ -134,6 +164,10 @@ class ImportRunner:
             log.info("import %d stopped by shutdown; it will resume at the next start", import_id)
             return
         except asyncio.CancelledError:
+            if import_id in self._stalled:  # failed by the watchdog: the task just ends
+                self._stalled.discard(import_id)
+                await self._report_stalled(outcome_import)
+                return
             # Shutdown gave up waiting for a batch boundary: whatever the cancelled batch
             # wrote was rolled back with its transaction; the import starts over next time.
             await self._store.requeue_import(import_id, self.runner)
@@ -158,6 +192,11 @@ class ImportRunner:
             return
         log.info("import %d ended %s", import_id, finished.workflow_state)
         await self._on_finished(finished)
+
+    async def _report_stalled(self, outcome_import: OutcomeImport) -> None:
+        failed = await self._store.get_import(outcome_import.context, outcome_import.id)
+        if failed is not None:
+            await self._on_finished(failed)
 
     async def _apply(self, outcome_import: OutcomeImport) -> None:
         import_format = self._formats.get(outcome_import.import_type)

@@ -171,6 +171,10 @@ class FriendlyDescriptionWrite:
     description: str | None
 
 
+class ImportQueueFull(Exception):
+    """The root account has as many imports waiting as it may."""
+
+
 class ImportTakenOver(Exception):
     """The runner lost the import (its lease lapsed and another runner took it over); the
     batch was not applied."""
@@ -228,8 +232,25 @@ class Store(Protocol):
         ...
 
     # imports
-    async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
-        """``initializing``, then the attachment stored, then ``created`` (Canvas's order)."""
+    async def create_import(
+        self, new: NewImport, attachment: Attachment, max_queued: int | None = None
+    ) -> OutcomeImport:
+        """``initializing``, then the attachment stored, then ``created`` (Canvas's order).
+        Raises :class:`ImportQueueFull` (and creates nothing) when the root account already
+        has ``max_queued`` imports waiting, checked in the transaction that creates it."""
+        ...
+
+    async def count_queued_imports(self, root_account_id: int) -> int:
+        """How many imports of the root account wait to run (or are still uploading)."""
+        ...
+
+    async def delete_attachment(self, attachment_id: int) -> None:
+        """Forget an upload no import was created for."""
+        ...
+
+    async def delete_old_uploads(self, created_before: datetime) -> int:
+        """Delete the uploads stored before ``created_before`` whose imports have ended (their
+        records stay, without an upload); returns how many."""
         ...
 
     async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
@@ -263,6 +284,11 @@ class Store(Protocol):
 
     async def requeue_import(self, import_id: int, runner: str) -> None:
         """Put an import ``runner`` stopped (at shutdown) back to ``created``."""
+        ...
+
+    async def fail_stalled_imports(self, no_progress_since: datetime) -> list[int]:
+        """Fail the running imports (any runner's) that applied no batch since
+        ``no_progress_since``, with a message that says so; returns their ids."""
         ...
 
     async def requeue_stale_imports(self, older_than: datetime) -> int:

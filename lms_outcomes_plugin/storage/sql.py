@@ -29,6 +29,7 @@ from lms_outcomes_plugin.models import (
 from lms_outcomes_plugin.storage import (
     BatchWrite,
     Existing,
+    ImportQueueFull,
     ImportTakenOver,
     LinkedOutcome,
     Lookup,
@@ -47,6 +48,11 @@ MAX_TAKEOVERS = 2
 TAKEN_OVER_TOO_OFTEN = (
     f"The import was stopped {MAX_TAKEOVERS + 1} times because the process running it ended; "
     "it will not be started again"
+)
+#: The error of an import that applied no batch for import_stall_seconds.
+STALLED = (
+    "The import made no progress for too long and was stopped; no more of the file will be "
+    "imported"
 )
 #: The kinds of write transaction that must wait for one another (see SqlStore._serialized).
 Serialized = Literal["tree", "queue"]
@@ -180,9 +186,15 @@ class SqlStore:
         )
         return Attachment(*rows[0]) if rows else None
 
-    async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
+    async def create_import(
+        self, new: NewImport, attachment: Attachment, max_queued: int | None = None
+    ) -> OutcomeImport:
         d = self.dialect
         async with self._serialized("queue") as db:
+            if max_queued is not None:
+                [(queued,)] = await db.fetch(d(sql.COUNT_QUEUED), (new.root_account_id,))
+                if queued >= max_queued:
+                    raise ImportQueueFull(queued)
             now = self._now()
             created = await db.fetch(d(sql.INSERT_IMPORT), (
                 new.context.type, new.context.id, new.root_account_id, new.import_type,
@@ -205,7 +217,7 @@ class SqlStore:
         d = self.dialect
         async with self._transaction() as db:
             now = self._now()  # once the connection is ours: a wait must not date the start
-            rows = await db.fetch(d(sql.CLAIM_IMPORT), (now, now, runner, now))
+            rows = await db.fetch(d(sql.CLAIM_IMPORT), (now, now, runner, now, now))
             if not rows:
                 return None
             claimed = rows[0]
@@ -261,6 +273,42 @@ class SqlStore:
             self.dialect(sql.REQUEUE.replace("{where}", where)),
             (self._now(), int(takeover), *params),
         )
+
+    async def fail_stalled_imports(self, no_progress_since: datetime) -> list[int]:
+        since = self.dialect.encode_time(no_progress_since)
+        async with self._transaction() as db:
+            now = self._now()
+            failed = [row[0] for row in await db.fetch(
+                self.dialect(sql.FAIL_STALLED), (now, now, since)
+            )]
+            for import_id in failed:
+                await self._insert_errors(db, import_id, [(1, STALLED)], failure=True)
+        return failed
+
+    async def count_queued_imports(self, root_account_id: int) -> int:
+        return int((await self._read(sql.COUNT_QUEUED, (root_account_id,)))[0][0])
+
+    async def delete_attachment(self, attachment_id: int) -> None:
+        async with self._transaction() as db:
+            rows = await db.fetch(
+                self.dialect(sql.DELETE_UPLOADS + " RETURNING storage_key"),
+                (json.dumps([attachment_id]),),
+            )
+        await self._forget_uploads([row[0] for row in rows])
+
+    async def delete_old_uploads(self, created_before: datetime) -> int:
+        async with self._transaction() as db:
+            rows = await db.fetch(
+                self.dialect(sql.OLD_UPLOADS), (self.dialect.encode_time(created_before),)
+            )
+            ids = json.dumps([row[0] for row in rows])
+            await db.execute(self.dialect(sql.UNLINK_UPLOADS), (ids,))
+            await db.execute(self.dialect(sql.DELETE_UPLOADS), (ids,))
+        await self._forget_uploads([row[1] for row in rows])
+        return len(rows)
+
+    async def _forget_uploads(self, storage_keys: list[str]) -> None:
+        """After their rows are gone: whatever else the backend kept of these uploads."""
 
     async def created_group_ids(self, import_id: int) -> list[int]:
         return [row[0] for row in await self._read(sql.CREATED_GROUP_IDS, (import_id,))]
@@ -413,7 +461,7 @@ class SqlBatch:
         await self._apply_outcomes(batch, now)
         await self._apply_links(batch, now)
         changed = await self._db.execute(
-            self._sql(sql.PROGRESS), (batch.progress, now, now, batch.import_id, batch.runner)
+            self._sql(sql.PROGRESS), (batch.progress, now, now, now, batch.import_id, batch.runner)
         )
         if changed == 0:
             raise ImportTakenOver(batch.import_id)

@@ -221,6 +221,10 @@ class SqliteStore(SqlStore):
     def _batch_of(self, db: SqliteConnection) -> SqliteBatch:  # type: ignore[override]
         return SqliteBatch(db, self)
 
+    async def _forget_uploads(self, storage_keys: list[str]) -> None:
+        for key in storage_keys:
+            await asyncio.to_thread((self.attachments_dir / key).unlink, missing_ok=True)
+
     def attachment_writer(self) -> FileAttachmentWriter:
         return FileAttachmentWriter(self)
 

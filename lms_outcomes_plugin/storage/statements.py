@@ -273,10 +273,10 @@ VALUES (?, ?, ?, ?)
 # account may start, and only while none of its root account is importing: so a runner that
 # skips a row another runner has locked never starts a younger import of that root account in
 # its place.
-# params: started_at, updated_at, runner_id, heartbeat_at
+# params: started_at, updated_at, runner_id, heartbeat_at, progressed_at
 CLAIM_IMPORT = f"""
 UPDATE lms_outcomes_imports SET workflow_state = 'importing', started_at = {{clock}},
-    updated_at = ?, runner_id = ?, heartbeat_at = ?
+    updated_at = ?, runner_id = ?, heartbeat_at = ?, progressed_at = ?
 WHERE id = (
     SELECT i.id FROM lms_outcomes_imports i
     WHERE i.workflow_state = 'created'
@@ -308,10 +308,10 @@ WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'
 RETURNING {IMPORT_COLUMNS}
 """
 # Also proves the runner still owns the import: no row changed means another took it over.
-# params: progress, updated_at, heartbeat_at, id, runner_id
+# params: progress, updated_at, heartbeat_at, progressed_at, id, runner_id
 PROGRESS = """
 UPDATE lms_outcomes_imports SET progress = {greatest}(progress, ?), updated_at = ?,
-    heartbeat_at = ?
+    heartbeat_at = ?, progressed_at = ?
 WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'
 """
 # The requeue of interrupted imports: ``{where}`` picks them (its params come first).
@@ -341,6 +341,28 @@ UPDATE lms_outcomes_imports SET workflow_state = 'failed', ended_at = {{clock}},
 WHERE {LAPSED} AND workflow_state = 'importing' AND takeovers >= ?
 RETURNING id
 """
+# Whatever its runner's heartbeat says. params: ended_at, updated_at, no progress since
+FAIL_STALLED = """
+UPDATE lms_outcomes_imports SET workflow_state = 'failed', ended_at = {clock}, updated_at = ?
+WHERE workflow_state = 'importing' AND progressed_at < ?
+RETURNING id
+"""
+# The imports of a root account waiting to run (or still uploading). params: root_account_id
+COUNT_QUEUED = """
+SELECT COUNT(*) FROM lms_outcomes_imports
+WHERE root_account_id = ? AND workflow_state IN ('initializing', 'created')
+"""
+# Uploads of ended imports, older than a moment. params: created before
+OLD_UPLOADS = """
+SELECT a.id, a.storage_key FROM lms_outcomes_attachments a
+WHERE a.created_at < ? AND NOT EXISTS (SELECT 1 FROM lms_outcomes_imports i
+    WHERE i.attachment_id = a.id AND i.workflow_state IN ('initializing', 'created', 'importing'))
+"""
+# params: JSON [attachment id, ...]
+UNLINK_UPLOADS = (
+    "UPDATE lms_outcomes_imports SET attachment_id = NULL WHERE attachment_id IN ({ids})"
+)
+DELETE_UPLOADS = "DELETE FROM lms_outcomes_attachments WHERE id IN ({ids})"
 # params: import id
 CREATED_GROUP_IDS = (
     "SELECT id FROM lms_outcomes_groups WHERE outcome_import_id = ? ORDER BY id"
