@@ -51,6 +51,8 @@ class OutcomesService:
             await self.store.close()
 
     async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
-        outcome_import = await self.store.create_import(new, attachment)
+        outcome_import = await self.store.create_import(
+            new, attachment, self.settings.max_queued_imports
+        )
         self.runner.wake()
         return outcome_import

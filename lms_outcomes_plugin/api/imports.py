@@ -16,7 +16,7 @@ from lms_outcomes_plugin.api.base import ApiHandler, parse_id
 from lms_outcomes_plugin.api.multipart import FormParserError, MultipartUpload
 from lms_outcomes_plugin.formats import DEFAULT_IMPORT_TYPE
 from lms_outcomes_plugin.models import ContextRef, NewImport, OutcomeImport
-from lms_outcomes_plugin.storage import AttachmentWriter
+from lms_outcomes_plugin.storage import AttachmentWriter, ImportQueueFull
 
 CONTEXT = r"/api/v1/(accounts|courses)/([^/]+)"
 RAW_UPLOAD_EXTENSIONS = {"text/plain": "csv", "text/csv": "csv"}
@@ -72,6 +72,7 @@ class CreateImportHandler(ImportJsonMixin):
         if self.form is None and not _charset_is_utf8(self.request.headers):
             self.fail(400, {"error": "Invalid content type, UTF-8 required"})
         self.target_group_id = await self._target_group(group_id)
+        await self._check_queue()
         self._check_content_length()
         self.write_lock = asyncio.Lock()
         self.writer = self.service.store.attachment_writer()
@@ -110,6 +111,23 @@ class CreateImportHandler(ImportJsonMixin):
         ):
             self.fail(404, errors.NOT_FOUND)
         return group.id
+
+    async def _check_queue(self) -> None:
+        """Past ``max_queued_imports`` waiting in the root account: 429 before the body is
+        read. post() checks again as it queues, where concurrent uploads are counted too."""
+        root = self.context.root_account_id
+        if await self.service.store.count_queued_imports(root) >= self._queue_limit:
+            self.fail(429, self._queue_full())
+
+    @property
+    def _queue_limit(self) -> int:
+        return self.service.settings.max_queued_imports
+
+    def _queue_full(self) -> dict[str, Any]:
+        return {"errors": [{"message": (
+            f"Too many outcome imports are waiting in this root account (the limit is "
+            f"{self._queue_limit}); try again once some have finished"
+        )}]}
 
     def _check_content_length(self) -> None:
         """A declared length over the cap is refused before the body is read; a chunked body
@@ -171,16 +189,18 @@ class CreateImportHandler(ImportJsonMixin):
         async with self.write_lock:
             attachment = await self.writer.commit(*self._upload_name())
             self.committed = True
-        outcome_import = await self.service.create_import(
-            NewImport(
-                context=ContextRef.of(self.context),
-                root_account_id=self.context.root_account_id,
-                import_type=import_type,
-                user_id=self.user.id,
-                learning_outcome_group_id=self.target_group_id,
-            ),
-            attachment,
+        new = NewImport(
+            context=ContextRef.of(self.context),
+            root_account_id=self.context.root_account_id,
+            import_type=import_type,
+            user_id=self.user.id,
+            learning_outcome_group_id=self.target_group_id,
         )
+        try:
+            outcome_import = await self.service.create_import(new, attachment)
+        except ImportQueueFull:
+            await self.service.store.delete_attachment(attachment.id)
+            self.fail(429, self._queue_full())
         self.send_json(await self.import_json(outcome_import))
 
     def _finish_form(self, form: MultipartUpload) -> None:
