@@ -208,6 +208,18 @@ def test_admin_commands_work_while_the_server_runs(server: Serve, db: Path) -> N
 
 
 
+def test_serve_never_logs_an_access_token(server: Serve) -> None:
+    """Canvas clients may send their token as a query parameter: the access log shows the
+    request, not the token."""
+    url = f"{server.url}/api/v1/users/self?access_token={ADMIN_TOKEN}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+    assert server.stop(signal.SIGTERM) == 0, server.output()
+    log = server.stderr.read_text()
+    assert " 200 GET /api/v1/users/self?access_token=[REDACTED] (127.0.0.1) " in log
+    assert ADMIN_TOKEN not in log
+
+
 def test_serve_tunes_the_interpreter_for_an_ioloop_beside_import_threads() -> None:
     """The GIL switch interval and the collector settings ``serve`` applies once started (in a
     child process: they are process-wide)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -227,6 +228,39 @@ def test_non_bearer_authorization_falls_back_to_query_parameter(world: World) ->
         assert (response.code, body(response)) == (401, UNAUTHENTICATED)
 
     serve(world, check)
+
+
+def test_the_access_log_never_shows_a_token(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = world.tokens[world.teacher]
+
+    async def check(http: Http) -> None:
+        response = await http.get(f"/api/v1/users/self?per_page=5&access_token={token}")
+        assert response.code == 200
+        # Tornado decodes names: the encoded one is access_token too (and the last one counts).
+        response = await http.get(
+            f"/api/v1/users/self?access%5Ftoken={token}&access_token=not-a-token&page=2"
+        )
+        assert (response.code, body(response)) == (401, INVALID_TOKEN)
+
+    with caplog.at_level(logging.INFO, logger="tornado.access"):
+        serve(world, check)
+    # Tornado's line less its last field, the time the request took.
+    assert [
+        (record.levelname, record.getMessage().rsplit(" ", 1)[0])
+        for record in caplog.records
+        if record.name == "tornado.access"
+    ] == [
+        ("INFO", "200 GET /api/v1/users/self?per_page=5&access_token=[REDACTED] (127.0.0.1)"),
+        (
+            "WARNING",
+            "401 GET /api/v1/users/self?access%5Ftoken=[REDACTED]&access_token=[REDACTED]"
+            "&page=2 (127.0.0.1)",
+        ),
+    ]
+    assert token not in caplog.text
+    assert "not-a-token" not in caplog.text
 
 
 def test_authenticate_directly(world: World) -> None:
