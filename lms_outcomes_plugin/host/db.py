@@ -435,6 +435,22 @@ class HostDatabase:
         async with self._write() as conn:
             return await self._insert_token(conn, user_id, token)
 
+    async def revoke_token(self, token: str) -> None:
+        """Revoke one token: from now on it authenticates no request."""
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM access_tokens WHERE token_hash = ?", (hash_token(token),)
+            )
+            if cursor.rowcount == 0:
+                raise HostDataError("no such token (or it was revoked already)")
+
+    async def revoke_user_tokens(self, user_id: int) -> int:
+        """Revoke every token of the user; returns how many there were."""
+        async with self._write() as conn:
+            await self._require(conn, "user", user_id)
+            cursor = await conn.execute("DELETE FROM access_tokens WHERE user_id = ?", (user_id,))
+            return cursor.rowcount
+
     async def grant(
         self, user_id: int, permission: str, context_type: str, context_id: int
     ) -> None:
