@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +21,7 @@ import pytest
 from lms_outcomes_plugin.host.cli import GC_YOUNG_THRESHOLD, GIL_SWITCH_INTERVAL
 from lms_outcomes_plugin.host.db import HostDatabase
 from tests.canvas_bodies import INVALID_TOKEN
-from tests.reliability_helpers import ADMIN_TOKEN, LMS_OUTCOMES, Serve
+from tests.reliability_helpers import ADMIN_TOKEN, LMS_OUTCOMES, SERVING, Serve
 
 T = TypeVar("T")
 
@@ -28,10 +30,11 @@ def cli(
     *args: str | Path,
     timeout: float = 30,
     input: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [LMS_OUTCOMES, *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, input=input,
+        capture_output=True, text=True, timeout=timeout, input=input, env=env,
     )  # fmt: skip
 
 
@@ -283,6 +286,51 @@ def test_serve_never_logs_an_access_token(server: Serve) -> None:
     log = server.stderr.read_text()
     assert " 200 GET /api/v1/users/self?access_token=[REDACTED] (127.0.0.1) " in log
     assert ADMIN_TOKEN not in log
+
+
+@pytest.mark.parametrize("token", ["s3cret", "0123456789abcde"])
+def test_serve_refuses_an_admin_token_under_16_characters(db: Path, token: str) -> None:
+    # A port taken by this test: a server that got as far as binding would fail differently.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(
+            "serve", "--db", db, "--port", str(port),
+            env={**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": token},
+        )  # fmt: skip
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        "lms-outcomes: error: LMS_OUTCOMES_ADMIN_TOKEN must have at least 16 characters "
+        f"(it has {len(token)})\n",
+    )
+    assert not db.exists()  # refused before anything was opened
+
+
+def test_serve_takes_an_admin_token_of_16_characters(db: Path, tmp_path: Path) -> None:
+    token = "0123456789abcdef"
+    out = tmp_path / "serve.out"
+    with out.open("w") as stdout:
+        process = subprocess.Popen(
+            [LMS_OUTCOMES, "serve", "--db", str(db), "--port", "0"],
+            stdout=stdout, stderr=subprocess.STDOUT,
+            env={**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": token},
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (serving := SERVING.search(out.read_text())):
+            assert process.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+        request = urllib.request.Request(
+            f"{serving.group(1)}/api/v1/users/self", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, out.read_text()
 
 
 def test_serve_tunes_the_interpreter_for_an_ioloop_beside_import_threads() -> None:

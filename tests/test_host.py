@@ -691,17 +691,32 @@ def test_accounts_roots_and_bad_input(tmp_path: Path) -> None:
 def test_bootstrap_creates_the_default_account_and_admin_once(tmp_path: Path) -> None:
     async def main() -> None:
         async with HostDatabase(tmp_path / "x.db") as db:
-            token = await db.bootstrap("chosen-token")
-            assert token == "chosen-token"
-            assert await db.bootstrap("another") is None
+            token = await db.bootstrap("chosen-token-0123456789")
+            assert token == "chosen-token-0123456789"
+            assert await db.bootstrap("another-token-0123456789") is None
             account = await db.account(1)
             assert account is not None
             assert account.name == "Default Account"
-            admin = await db.user_for_token("chosen-token")
+            admin = await db.user_for_token("chosen-token-0123456789")
             assert admin is not None
             assert admin.name == "Admin"
             assert await db.has_permission(admin.id, "account", 1, "import_outcomes")
-            assert await db.user_for_token("another") is None
+            assert await db.user_for_token("another-token-0123456789") is None
+
+    asyncio.run(main())
+
+
+def test_a_chosen_token_has_at_least_16_characters(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with HostDatabase(tmp_path / "x.db") as db:
+            user = await db.create_user("Ada")
+            for short in ("0123456789abcde", "x"):
+                with pytest.raises(HostDataError) as refused:
+                    await db.create_token(user, short)
+                assert str(refused.value) == "a token needs at least 16 characters"
+                assert await db.user_for_token(short) is None
+            assert await db.create_token(user, "0123456789abcdef") == "0123456789abcdef"
+            assert await db.user_for_token("0123456789abcdef") is not None
 
     asyncio.run(main())
 

@@ -26,7 +26,7 @@ from tornado.netutil import bind_sockets
 from hooks.host import PERMISSIONS
 
 from .app import EmbeddedHost, make_http_server
-from .db import CONTEXT_TYPES, HostDatabase, HostDataError
+from .db import CONTEXT_TYPES, MIN_TOKEN_LENGTH, HostDatabase, HostDataError
 
 DEFAULT_DB = "lms-outcomes.db"
 ADMIN_TOKEN_ENV = "LMS_OUTCOMES_ADMIN_TOKEN"
@@ -110,6 +110,7 @@ def _plugin_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    _check_admin_token(os.environ.get(ADMIN_TOKEN_ENV) or None)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -163,6 +164,16 @@ async def _serve_host(host: EmbeddedHost, args: argparse.Namespace, stop: asynci
     finally:
         server.stop()
         await server.close_all_connections()
+
+
+def _check_admin_token(token: str | None) -> None:
+    """Refuse a guessable admin token before anything starts, whether or not this database
+    still needs its admin."""
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise HostDataError(
+            f"{ADMIN_TOKEN_ENV} must have at least {MIN_TOKEN_LENGTH} characters"
+            f" (it has {len(token)})"
+        )
 
 
 def _tune_interpreter() -> None:
