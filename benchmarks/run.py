@@ -43,7 +43,7 @@ from lms_outcomes_plugin.storage.postgresql import PostgresStore
 from lms_outcomes_plugin.storage.sql import sort_title, to_numbered_params
 from tests.postgres_server import PostgresServer
 
-TOKEN = "benchmark-token"
+TOKEN = "benchmark-token-0123456789"  # serve refuses an admin token under 16 characters
 BATCH = 1000
 
 

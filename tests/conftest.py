@@ -36,14 +36,14 @@ from lms_outcomes_plugin.storage.postgresql import PostgresStore
 from tests.postgres_server import PostgresServer, run_sync
 from tests.store_tables import Tree
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OPENAPI_YAML = Path(lms_outcomes_plugin.api.__file__).with_name("openapi.yaml")
 #: A migrated database each PostgreSQL test's database is copied from.
 POSTGRES_TEMPLATE = "lms_outcomes_template"
 
 
 def fixture_bytes(name: str) -> bytes:
-    """A file of ../shared/fixtures, byte for byte (e.g. ``canvas/demo.csv``)."""
+    """A file of tests/fixtures, byte for byte (e.g. ``canvas/demo.csv``)."""
     return (FIXTURES / name).read_bytes()
 
 

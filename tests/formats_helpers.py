@@ -9,7 +9,7 @@ from lms_outcomes_plugin.formats import FormatOptions
 from lms_outcomes_plugin.formats.instructure_csv import InstructureCsv
 from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, ParsedItem, RowError
 
-CANVAS_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "canvas"
+CANVAS_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "canvas"
 
 #: The Canvas spec's default header (REF §5 "H").
 H = "title,vendor_guid,object_type,parent_guids,calculation_method,calculation_int,workflow_state"

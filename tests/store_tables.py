@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -15,6 +17,10 @@ from lms_outcomes_plugin.storage.sql import to_numbered_params
 from lms_outcomes_plugin.storage.sqlite import sqlite_path
 
 T = TypeVar("T")
+
+#: Seconds a SQLite statement waits for the write lock. The server legitimately holds it for a
+#: whole import batch (BEGIN IMMEDIATE ... COMMIT), longer on a loaded machine.
+BUSY_TIMEOUT = 30.0
 
 
 class _PostgresSession:
@@ -30,7 +36,15 @@ class _PostgresSession:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     def rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        records = self._call(self._connection.fetch(to_numbered_params(sql), *params))
+        return self._call(self._fetch(sql, params))
+
+    async def rows_from_loop(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """:meth:`rows` without blocking the calling event loop."""
+        future = asyncio.run_coroutine_threadsafe(self._fetch(sql, params), self._loop)
+        return await asyncio.wrap_future(future)
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        records = await self._connection.fetch(to_numbered_params(sql), *params)
         return [tuple(record) for record in records]
 
     def close(self) -> None:
@@ -40,11 +54,39 @@ class _PostgresSession:
         self._loop.close()
 
 
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _sqlite_rows(
+    path: Path, sql: str, params: Sequence[Any], *, read_only: bool
+) -> list[tuple[Any, ...]]:
+    """One statement on its own connection, in autocommit mode: a write takes the write lock
+    when it starts (waiting up to BUSY_TIMEOUT) and commits at once."""
+    target = f"{path.resolve().as_uri()}?mode=ro" if read_only else str(path)
+    with contextlib.closing(
+        sqlite3.connect(target, timeout=BUSY_TIMEOUT, isolation_level=None, uri=read_only)
+    ) as db:
+        try:
+            return db.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as error:
+            if read_only and error.sqlite_errorname.startswith("SQLITE_READONLY"):
+                raise RuntimeError(
+                    "Tree.rows only reads when called from a running event loop: "
+                    f"use `await tree.write(...)` for {sql!r}"
+                ) from error
+            raise
+
+
 class Tree:
     """The plugin's tables in the store at ``url`` (SQLite or PostgreSQL), queried straight.
 
     SQL is written once, in qmark style, in what both dialects accept (``TRUE``, ``RETURNING``);
-    PostgreSQL gets numbered parameters.
+    PostgreSQL gets numbered parameters. An async test writes with ``await`` :meth:`write`.
     """
 
     def __init__(self, url: str) -> None:
@@ -58,13 +100,25 @@ class Tree:
             self._postgres.close()
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Run one statement (a write is committed at once); its rows, if any."""
+        """Run one statement (a write is committed at once); its rows, if any. On SQLite, called
+        from a running event loop it may only read: see :meth:`write`."""
         if self._postgres is not None:
             return self._postgres.rows(sql, params)
-        with sqlite3.connect(sqlite_path(self.url)) as db:
-            result = db.execute(sql, params).fetchall()
-        db.close()
-        return result
+        return _sqlite_rows(sqlite_path(self.url), sql, params, read_only=_in_event_loop())
+
+    async def write(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Run one write statement, committed at once, from an async test; its rows, if any.
+
+        The SQLite store's writer keeps the write lock between ``BEGIN IMMEDIATE`` and
+        ``COMMIT`` while it awaits on the test's own event loop. A write that blocked the loop
+        while waiting for that lock would wait for a commit that cannot come until the loop
+        runs again: it failed with "database is locked" however long it waited. This one waits
+        on a thread, and the loop runs on.
+        """
+        if self._postgres is not None:
+            return await self._postgres.rows_from_loop(sql, params)
+        path = sqlite_path(self.url)
+        return await asyncio.to_thread(_sqlite_rows, path, sql, params, read_only=False)
 
     def group(self, guid: str, context: tuple[str, int] | None = None) -> dict[str, Any] | None:
         where = "g.vendor_guid = ?" + (" AND g.context_type = ? AND g.context_id = ?"

@@ -274,7 +274,7 @@ async def test_group_show_404s(api: Api, world: World, tree: Tree) -> None:
     in_course = await build(api, course, tree, p="c-")
     await run_import(api, sub.path, csv_of([G(vendor_guid="s", title="S")]))
     sub_group = tree.group("s", ("account", sub.id))["id"]  # type: ignore[index]
-    [(global_group,)] = tree.rows(  # a global root group (no context)
+    [(global_group,)] = await tree.write(  # a global root group (no context)
         "INSERT INTO lms_outcomes_groups (title, is_root, created_at, updated_at) "
         "VALUES ('ROOT', TRUE, 'now', 'now') RETURNING id")
 
@@ -644,7 +644,7 @@ async def test_outcome_of_one_context_is_not_readable_with_rights_on_another(
 async def test_a_global_outcome_is_readable_by_anyone_signed_in(
     api: Api, world: World, tree: Tree, lms: EmbeddedHost
 ) -> None:
-    tree.rows(
+    await tree.write(
         "INSERT INTO lms_outcomes_outcomes (vendor_guid, title, calculation_method, "
         "calculation_int, mastery_points, points_possible, ratings, created_at, updated_at) "
         "VALUES ('global', 'Global', 'decaying_average', 65, 3, 5, "

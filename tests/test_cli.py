@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,15 +20,22 @@ import pytest
 
 from lms_outcomes_plugin.host.cli import GC_YOUNG_THRESHOLD, GIL_SWITCH_INTERVAL
 from lms_outcomes_plugin.host.db import HostDatabase
-from tests.reliability_helpers import ADMIN_TOKEN, LMS_OUTCOMES, Serve
+from tests.canvas_bodies import INVALID_TOKEN
+from tests.reliability_helpers import ADMIN_TOKEN, LMS_OUTCOMES, SERVING, Serve
 
 T = TypeVar("T")
 
 
-def cli(*args: str | Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str | Path,
+    timeout: float = 30,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [LMS_OUTCOMES, *map(str, args)], capture_output=True, text=True, timeout=timeout
-    )
+        [LMS_OUTCOMES, *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, input=input, env=env,
+    )  # fmt: skip
 
 
 def admin(db: Path, *args: str) -> str:
@@ -155,6 +164,43 @@ def test_bad_input_exits_2_with_a_message(db: Path, args: list[str], message: st
     assert result.stdout == ""
 
 
+def test_token_revoke_of_an_unknown_token_exits_2(db: Path) -> None:
+    admin(db, "user", "create", "Ada")
+    token = admin(db, "token", "create", "1")
+    assert admin(db, "token", "revoke", token) == "1"
+    for args, stdin in [([token], None), (["-"], f"{token}\n"), (["never-issued-token"], None)]:
+        result = cli("admin", "--db", db, "token", "revoke", *args, input=stdin)
+        assert (result.returncode, result.stdout, result.stderr) == (
+            2, "", "lms-outcomes: error: no such token (or it was revoked already)\n"
+        )
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["-"], "", "lms-outcomes: error: no token on standard input\n"),
+        (["--user", "9"], None, "lms-outcomes: error: user 9 does not exist\n"),
+    ],
+)
+def test_token_revoke_refuses_bad_input(
+    db: Path, args: list[str], stdin: str | None, message: str
+) -> None:
+    admin(db, "user", "create", "Ada")
+    result = cli("admin", "--db", db, "token", "revoke", *args, input=stdin)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", message)
+
+
+@pytest.mark.parametrize("args", [[], ["some-token", "--user", "1"]])
+def test_token_revoke_takes_a_token_or_a_user(db: Path, args: list[str]) -> None:
+    result = cli("admin", "--db", db, "token", "revoke", *args)
+    assert result.returncode == 2
+    assert result.stderr.endswith(
+        "error: one of the arguments TOKEN --user is required\n"
+        if not args
+        else "error: argument --user: not allowed with argument TOKEN\n"
+    )
+
+
 # -- serve -------------------------------------------------------------------------------------
 
 
@@ -206,6 +252,85 @@ def test_admin_commands_work_while_the_server_runs(server: Serve, db: Path) -> N
     assert server.request("GET", "/api/v1/accounts/2", token=token)[0] == 401
     assert server.stop(signal.SIGTERM) == 0, server.output()
 
+
+
+def test_a_revoked_token_no_longer_authenticates(server: Serve, db: Path) -> None:
+    user = admin(db, "user", "create", "Ada", "--admin", "1")
+    first, second, third, fourth = (admin(db, "token", "create", user) for _ in range(4))
+    for token in (first, second, third, fourth):
+        assert server.request("GET", "/api/v1/users/self", token=token)[0] == 200
+
+    # One token, given as an argument or on standard input; the others keep working.
+    assert admin(db, "token", "revoke", first) == "1"
+    result = cli("admin", "--db", db, "token", "revoke", "-", input=f"{second}\n")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "1\n", "")
+    for revoked in (first, second):
+        assert server.request("GET", "/api/v1/users/self", token=revoked) == (401, INVALID_TOKEN)
+    assert server.request("GET", "/api/v1/users/self", token=third)[0] == 200
+
+    # Every token of a user; another user's are kept.
+    assert admin(db, "token", "revoke", "--user", user) == "2"
+    for revoked in (third, fourth):
+        assert server.request("GET", "/api/v1/users/self", token=revoked) == (401, INVALID_TOKEN)
+    assert server.request("GET", "/api/v1/users/self")[0] == 200  # the bootstrapped admin
+    assert server.stop(signal.SIGTERM) == 0, server.output()
+
+
+def test_serve_never_logs_an_access_token(server: Serve) -> None:
+    """Canvas clients may send their token as a query parameter: the access log shows the
+    request, not the token."""
+    url = f"{server.url}/api/v1/users/self?access_token={ADMIN_TOKEN}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+    assert server.stop(signal.SIGTERM) == 0, server.output()
+    log = server.stderr.read_text()
+    assert " 200 GET /api/v1/users/self?access_token=[REDACTED] (127.0.0.1) " in log
+    assert ADMIN_TOKEN not in log
+
+
+@pytest.mark.parametrize("token", ["s3cret", "0123456789abcde"])
+def test_serve_refuses_an_admin_token_under_16_characters(db: Path, token: str) -> None:
+    # A port taken by this test: a server that got as far as binding would fail differently.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(
+            "serve", "--db", db, "--port", str(port),
+            env={**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": token},
+        )  # fmt: skip
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        "lms-outcomes: error: LMS_OUTCOMES_ADMIN_TOKEN must have at least 16 characters "
+        f"(it has {len(token)})\n",
+    )
+    assert not db.exists()  # refused before anything was opened
+
+
+def test_serve_takes_an_admin_token_of_16_characters(db: Path, tmp_path: Path) -> None:
+    token = "0123456789abcdef"
+    out = tmp_path / "serve.out"
+    with out.open("w") as stdout:
+        process = subprocess.Popen(
+            [LMS_OUTCOMES, "serve", "--db", str(db), "--port", "0"],
+            stdout=stdout, stderr=subprocess.STDOUT,
+            env={**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": token},
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (serving := SERVING.search(out.read_text())):
+            assert process.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+        request = urllib.request.Request(
+            f"{serving.group(1)}/api/v1/users/self", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, out.read_text()
 
 
 def test_serve_tunes_the_interpreter_for_an_ioloop_beside_import_threads() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -227,6 +228,39 @@ def test_non_bearer_authorization_falls_back_to_query_parameter(world: World) ->
         assert (response.code, body(response)) == (401, UNAUTHENTICATED)
 
     serve(world, check)
+
+
+def test_the_access_log_never_shows_a_token(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = world.tokens[world.teacher]
+
+    async def check(http: Http) -> None:
+        response = await http.get(f"/api/v1/users/self?per_page=5&access_token={token}")
+        assert response.code == 200
+        # Tornado decodes names: the encoded one is access_token too (and the last one counts).
+        response = await http.get(
+            f"/api/v1/users/self?access%5Ftoken={token}&access_token=not-a-token&page=2"
+        )
+        assert (response.code, body(response)) == (401, INVALID_TOKEN)
+
+    with caplog.at_level(logging.INFO, logger="tornado.access"):
+        serve(world, check)
+    # Tornado's line less its last field, the time the request took.
+    assert [
+        (record.levelname, record.getMessage().rsplit(" ", 1)[0])
+        for record in caplog.records
+        if record.name == "tornado.access"
+    ] == [
+        ("INFO", "200 GET /api/v1/users/self?per_page=5&access_token=[REDACTED] (127.0.0.1)"),
+        (
+            "WARNING",
+            "401 GET /api/v1/users/self?access%5Ftoken=[REDACTED]&access_token=[REDACTED]"
+            "&page=2 (127.0.0.1)",
+        ),
+    ]
+    assert token not in caplog.text
+    assert "not-a-token" not in caplog.text
 
 
 def test_authenticate_directly(world: World) -> None:
@@ -657,17 +691,32 @@ def test_accounts_roots_and_bad_input(tmp_path: Path) -> None:
 def test_bootstrap_creates_the_default_account_and_admin_once(tmp_path: Path) -> None:
     async def main() -> None:
         async with HostDatabase(tmp_path / "x.db") as db:
-            token = await db.bootstrap("chosen-token")
-            assert token == "chosen-token"
-            assert await db.bootstrap("another") is None
+            token = await db.bootstrap("chosen-token-0123456789")
+            assert token == "chosen-token-0123456789"
+            assert await db.bootstrap("another-token-0123456789") is None
             account = await db.account(1)
             assert account is not None
             assert account.name == "Default Account"
-            admin = await db.user_for_token("chosen-token")
+            admin = await db.user_for_token("chosen-token-0123456789")
             assert admin is not None
             assert admin.name == "Admin"
             assert await db.has_permission(admin.id, "account", 1, "import_outcomes")
-            assert await db.user_for_token("another") is None
+            assert await db.user_for_token("another-token-0123456789") is None
+
+    asyncio.run(main())
+
+
+def test_a_chosen_token_has_at_least_16_characters(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with HostDatabase(tmp_path / "x.db") as db:
+            user = await db.create_user("Ada")
+            for short in ("0123456789abcde", "x"):
+                with pytest.raises(HostDataError) as refused:
+                    await db.create_token(user, short)
+                assert str(refused.value) == "a token needs at least 16 characters"
+                assert await db.user_for_token(short) is None
+            assert await db.create_token(user, "0123456789abcdef") == "0123456789abcdef"
+            assert await db.user_for_token("0123456789abcdef") is not None
 
     asyncio.run(main())
 

@@ -481,7 +481,7 @@ async def test_outcomes_of_other_contexts(
 async def test_global_outcomes_are_linked_not_changed(
     api: Api, world: World, tree: Tree
 ) -> None:
-    tree.rows(
+    await tree.write(
         "INSERT INTO lms_outcomes_outcomes (vendor_guid, title, calculation_method, "
         "calculation_int, mastery_points, points_possible, ratings, created_at, updated_at) "
         "VALUES ('global', 'title', 'highest', NULL, 3, 5, "

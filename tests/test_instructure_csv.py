@@ -697,7 +697,7 @@ def test_locale_numbers_reject_what_canvas_rejects() -> None:
     assert numbers.parse("1.") is None
 
 
-# --- Canvas's fixture files (fixtures/README.md) -----------------------------------------------
+# --- Canvas's fixture files (tests/fixtures/README.md) -----------------------------------------
 
 
 def parse_fixture(name: str) -> list:

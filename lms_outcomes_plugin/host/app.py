@@ -14,11 +14,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pluggy
 import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPServerRequest, responses
+from tornado.log import access_log
 
 import hooks.host
 from hooks import LMS_PROJECT
@@ -45,6 +47,8 @@ UNAUTHORIZED = {
 }
 NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
 WWW_AUTHENTICATE = 'Bearer realm="canvas-lms"'
+#: What the access log shows in place of an ``access_token`` query value.
+REDACTED = "[REDACTED]"
 
 
 def normalize_base_url(base_url: str) -> str:
@@ -68,6 +72,43 @@ def request_token(request: HTTPServerRequest) -> str | None:
         return values[-1].decode("utf-8") or None
     except UnicodeDecodeError:
         raise InvalidAccessToken from None
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with the value of every ``access_token`` query parameter replaced by
+    :data:`REDACTED`, the rest as it came. A name is compared decoded, as Tornado decodes it
+    before :func:`request_token` reads it (``access%5Ftoken`` is the same parameter)."""
+    path, question, query = uri.partition("?")
+    if not question:
+        return uri
+    pieces = []
+    for piece in query.split("&"):
+        name, equals, _ = piece.partition("=")
+        if equals and unquote_plus(name, encoding="latin-1") == "access_token":
+            piece = f"{name}={REDACTED}"
+        pieces.append(piece)
+    return f"{path}?{'&'.join(pieces)}"
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log line (same logger, levels and format), but never with a token:
+    Canvas clients may send theirs as the ``access_token`` query parameter."""
+    status = handler.get_status()
+    if status < 400:
+        log = access_log.info
+    elif status < 500:
+        log = access_log.warning
+    else:
+        log = access_log.error
+    request = handler.request
+    log(
+        "%d %s %s (%s) %.2fms",
+        status,
+        request.method,
+        redact_uri(request.uri or ""),
+        request.remote_ip,
+        1000.0 * request.request_time(),
+    )
 
 
 def make_http_server(app: tornado.web.Application) -> HTTPServer:
@@ -115,7 +156,8 @@ class EmbeddedHost:
 
     def make_app(self, **app_settings: Any) -> tornado.web.Application:
         """Load the plugins and build the Application: the host's own routes plus every rule
-        the plugins return from ``lms_routes``, all under :attr:`base_url`."""
+        the plugins return from ``lms_routes``, all under :attr:`base_url`. Its access log
+        redacts tokens (:func:`log_request`) unless ``log_function`` says otherwise."""
         pm = pluggy.PluginManager(LMS_PROJECT)
         pm.add_hookspecs(hooks.host)
         for plugin in self._plugins:
@@ -126,7 +168,7 @@ class EmbeddedHost:
         app = tornado.web.Application(
             self._prefixed(self._own_routes()),
             default_handler_class=NotFoundHandler,
-            **app_settings,
+            **{"log_function": log_request, **app_settings},
         )
         for rules in pm.hook.lms_routes(host=self):
             app.add_handlers(r".*$", self._prefixed(rules or ()))

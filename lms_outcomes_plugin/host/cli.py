@@ -26,7 +26,7 @@ from tornado.netutil import bind_sockets
 from hooks.host import PERMISSIONS
 
 from .app import EmbeddedHost, make_http_server
-from .db import CONTEXT_TYPES, HostDatabase, HostDataError
+from .db import CONTEXT_TYPES, MIN_TOKEN_LENGTH, HostDatabase, HostDataError
 
 DEFAULT_DB = "lms-outcomes.db"
 ADMIN_TOKEN_ENV = "LMS_OUTCOMES_ADMIN_TOKEN"
@@ -110,6 +110,7 @@ def _plugin_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    _check_admin_token(os.environ.get(ADMIN_TOKEN_ENV) or None)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -165,6 +166,16 @@ async def _serve_host(host: EmbeddedHost, args: argparse.Namespace, stop: asynci
         await server.close_all_connections()
 
 
+def _check_admin_token(token: str | None) -> None:
+    """Refuse a guessable admin token before anything starts, whether or not this database
+    still needs its admin."""
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise HostDataError(
+            f"{ADMIN_TOKEN_ENV} must have at least {MIN_TOKEN_LENGTH} characters"
+            f" (it has {len(token)})"
+        )
+
+
 def _tune_interpreter() -> None:
     """Process-wide settings for an IOLoop that shares its process with an import's threads:
     the host's to choose (the plugin never changes them), once everything has started.
@@ -201,7 +212,9 @@ def _url_host(address: str) -> str:
 
 
 def _add_admin(commands: Any) -> None:
-    admin = commands.add_parser("admin", help="create accounts, courses, users, tokens, grants")
+    admin = commands.add_parser(
+        "admin", help="create accounts, courses, users, grants; create and revoke tokens"
+    )
     admin.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
     objects = admin.add_subparsers(dest="object", required=True, metavar="OBJECT")
 
@@ -222,9 +235,20 @@ def _add_admin(commands: Any) -> None:
     user.add_argument("--teacher", type=_id, metavar="COURSE_ID", help="teacher of this course")
     user.set_defaults(action=_create_user)
 
-    token = _create_parser(objects, "token", "create an API token; prints it (shown once)")
+    tokens = _verbs(objects, "token", "create or revoke API tokens")
+    token = _verb(tokens, "create", "create an API token; prints it (shown once)")
     token.add_argument("user_id", type=_id)
     token.set_defaults(action=_create_token)
+    revoke = _verb(tokens, "revoke", "revoke a token, or all of a user's tokens (prints how many)")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "token",
+        nargs="?",
+        metavar="TOKEN",
+        help="the token; - reads it from standard input (kept out of shell history)",
+    )
+    which.add_argument("--user", type=_id, metavar="USER_ID", help="every token of this user")
+    revoke.set_defaults(action=_revoke)
 
     grant = objects.add_parser("grant", help="give a user one permission on one context")
     grant.add_argument("user_id", type=_id)
@@ -235,11 +259,20 @@ def _add_admin(commands: Any) -> None:
 
 def _create_parser(objects: Any, name: str, help: str) -> argparse.ArgumentParser:
     """``admin NAME create``: the parser of its arguments."""
+    return _verb(_verbs(objects, name, help), "create", help)
+
+
+def _verbs(objects: Any, name: str, help: str) -> Any:
+    """``admin NAME``: the subparsers of its verbs."""
     parser = objects.add_parser(name, help=help)
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    create = verbs.add_parser("create", help=help)
-    create.set_defaults(run=_run_admin)
-    return create
+    return parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+
+def _verb(verbs: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """``admin OBJECT NAME``: the parser of its arguments."""
+    parser: argparse.ArgumentParser = verbs.add_parser(name, help=help)
+    parser.set_defaults(run=_run_admin)
+    return parser
 
 
 def _run_admin(args: argparse.Namespace) -> int:
@@ -268,6 +301,23 @@ async def _create_user(db: HostDatabase, args: argparse.Namespace) -> int:
 
 async def _create_token(db: HostDatabase, args: argparse.Namespace) -> str:
     return await db.create_token(args.user_id)
+
+
+async def _revoke(db: HostDatabase, args: argparse.Namespace) -> int:
+    if args.user is not None:
+        return await db.revoke_user_tokens(args.user)
+    await db.revoke_token(_token_argument(args.token))
+    return 1
+
+
+def _token_argument(value: str) -> str:
+    """The token itself, or for ``-`` the first line of standard input."""
+    if value != "-":
+        return value
+    lines = sys.stdin.read().splitlines()
+    if not lines or not lines[0]:
+        raise HostDataError("no token on standard input")
+    return lines[0]
 
 
 async def _grant(db: HostDatabase, args: argparse.Namespace) -> None:

@@ -27,6 +27,8 @@ from hooks.host import PERMISSIONS, Context, ContextType
 
 #: Milliseconds a statement waits for another connection's write lock before failing.
 BUSY_TIMEOUT_MS = 10_000
+#: The fewest characters of a chosen token (a generated one has 43): shorter ones are guessable.
+MIN_TOKEN_LENGTH = 16
 #: SQLite's largest INTEGER: bigger ids cannot exist and would overflow the driver.
 MAX_ID = 2**63 - 1
 CONTEXT_TYPES: tuple[ContextType, ...] = ("account", "course")
@@ -431,9 +433,26 @@ class HostDatabase:
 
     async def create_token(self, user_id: int, token: str | None = None) -> str:
         """A new API token for the user, returned in plain text this once (only its hash is
-        stored). ``token`` chooses the token instead of a random one."""
+        stored). ``token`` chooses the token instead of a random one (MIN_TOKEN_LENGTH at
+        least)."""
         async with self._write() as conn:
             return await self._insert_token(conn, user_id, token)
+
+    async def revoke_token(self, token: str) -> None:
+        """Revoke one token: from now on it authenticates no request."""
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM access_tokens WHERE token_hash = ?", (hash_token(token),)
+            )
+            if cursor.rowcount == 0:
+                raise HostDataError("no such token (or it was revoked already)")
+
+    async def revoke_user_tokens(self, user_id: int) -> int:
+        """Revoke every token of the user; returns how many there were."""
+        async with self._write() as conn:
+            await self._require(conn, "user", user_id)
+            cursor = await conn.execute("DELETE FROM access_tokens WHERE user_id = ?", (user_id,))
+            return cursor.rowcount
 
     async def grant(
         self, user_id: int, permission: str, context_type: str, context_id: int
@@ -547,6 +566,8 @@ class HostDatabase:
             token = secrets.token_urlsafe(32)
         elif not token.strip():
             raise HostDataError("a token cannot be empty")
+        elif len(token) < MIN_TOKEN_LENGTH:
+            raise HostDataError(f"a token needs at least {MIN_TOKEN_LENGTH} characters")
         try:
             await conn.execute(
                 "INSERT INTO access_tokens (user_id, token_hash) VALUES (?, ?)",
