@@ -206,7 +206,7 @@ async def test_the_schema_refuses_a_group_as_its_own_parent(
         ("UPDATE lms_outcomes_groups SET parent_id = ? WHERE id = ?", (group_a, root)),
     ):
         with pytest.raises(Exception, match=REFUSED):
-            tree.rows(statement, *params)
+            await tree.write(statement, *params)
     assert parents(tree)["a"] == "ROOT"
 
 
@@ -218,7 +218,7 @@ async def test_a_cycle_stored_by_an_older_version_cannot_hang_an_import(
     deletions in it and reads of it end."""
     await seed_chain(api, world)
     group_b, group_c = tree.group("b")["id"], tree.group("c")["id"]  # type: ignore[index]
-    tree.rows("UPDATE lms_outcomes_groups SET parent_id = ? WHERE id = ?", group_c, group_b)
+    await tree.write("UPDATE lms_outcomes_groups SET parent_id = ? WHERE id = ?", group_c, group_b)
 
     into_cycle = await run_import(api, account(world), csv_of([G(vendor_guid="in_c")]), group_c)
     subgroups = await api.get(f"/api/v1/{account(world)}/outcome_groups/{group_b}/subgroups")
@@ -240,15 +240,16 @@ async def test_the_migration_repairs_a_root_made_its_own_parent(
     group_a = tree.group("a")["id"]  # type: ignore[index]
     # As an older version left it: no rule, the root its own parent, a group its own parent.
     if storage_backend == "sqlite":
-        tree.rows("DROP TRIGGER lms_outcomes_groups_parent_on_insert")
-        tree.rows("DROP TRIGGER lms_outcomes_groups_parent_on_update")
+        await tree.write("DROP TRIGGER lms_outcomes_groups_parent_on_insert")
+        await tree.write("DROP TRIGGER lms_outcomes_groups_parent_on_update")
     else:
-        tree.rows("ALTER TABLE lms_outcomes_groups DROP CONSTRAINT "
-                  "lms_outcomes_groups_not_own_parent")
-        tree.rows("ALTER TABLE lms_outcomes_groups DROP CONSTRAINT "
-                  "lms_outcomes_groups_root_has_no_parent")
-    tree.rows("UPDATE lms_outcomes_groups SET parent_id = id WHERE id IN (?, ?)", root, group_a)
-    tree.rows("DELETE FROM lms_outcomes_migrations WHERE name LIKE '%no_group_cycles'")
+        await tree.write("ALTER TABLE lms_outcomes_groups DROP CONSTRAINT "
+                         "lms_outcomes_groups_not_own_parent")
+        await tree.write("ALTER TABLE lms_outcomes_groups DROP CONSTRAINT "
+                         "lms_outcomes_groups_root_has_no_parent")
+    await tree.write("UPDATE lms_outcomes_groups SET parent_id = id WHERE id IN (?, ?)",
+                     root, group_a)
+    await tree.write("DELETE FROM lms_outcomes_migrations WHERE name LIKE '%no_group_cycles'")
 
     await lms.shutdown()
     await lms.open()
@@ -260,4 +261,4 @@ async def test_the_migration_repairs_a_root_made_its_own_parent(
     [(parent,)] = tree.rows("SELECT parent_id FROM lms_outcomes_groups WHERE id = ?", group_a)
     assert parent == root
     with pytest.raises(Exception, match=REFUSED):
-        tree.rows("UPDATE lms_outcomes_groups SET parent_id = id WHERE id = ?", group_a)
+        await tree.write("UPDATE lms_outcomes_groups SET parent_id = id WHERE id = ?", group_a)

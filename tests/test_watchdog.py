@@ -58,8 +58,9 @@ async def test_uploads_past_keep_uploads_days_are_deleted_and_imports_stay(
         old_enough = "'2000-01-01T00:00:00+00:00'"
     else:
         old_enough = "now() - interval '31 days'"
-    tree.rows(f"UPDATE lms_outcomes_attachments SET created_at = {old_enough} WHERE id = ?",
-              old_upload)
+    await tree.write(
+        f"UPDATE lms_outcomes_attachments SET created_at = {old_enough} WHERE id = ?", old_upload
+    )
 
     # Pruning runs when the runner starts (and hourly): restart the plugin.
     await lms.shutdown()
