@@ -13,6 +13,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from lms_outcomes_plugin.models import MAX_ERROR_LENGTH
+
 #: Unicode White_Space: what ``[[:space:]]`` in ActiveSupport's ``blank?`` matches. Python's
 #: ``str.isspace`` also accepts U+001C..U+001F, which Ruby does not count as blank.
 WHITESPACE = (
@@ -66,16 +68,46 @@ def has_invalid_utf8(value: str) -> bool:
     return not value.isascii() and _has_escaped_byte(value) is not None
 
 
-def inspect(value: str) -> str:
-    """Ruby's ``String#inspect`` of a UTF-8 string; invalid bytes print as ``\\xFF``."""
+def inspect(value: str, *, limit: int | None = MAX_ERROR_LENGTH) -> str:
+    """Ruby's ``String#inspect`` of a UTF-8 string; invalid bytes print as ``\\xFF``.
+
+    Only its first ``limit`` characters (``None``: all of it), rendered from the start of
+    ``value`` alone: messages are stored cut to :data:`MAX_ERROR_LENGTH` characters, so a
+    message quoting a megabyte cell reads the same as if the whole cell had been rendered.
+    """
+    if limit is not None and len(value) > limit:
+        value = value[:limit]  # each character renders as one character or more
+    shown = _inspect(value)
+    return shown if limit is None else shown[:limit]
+
+
+def inspect_list(values: Iterable[str], *, limit: int | None = MAX_ERROR_LENGTH) -> str:
+    """Ruby's ``Array#inspect`` of strings, ``["a", "b"]``: its first ``limit`` characters
+    (``None``: all of it). ``values`` is consumed only until the text passes the limit."""
+    if limit is None:
+        return "[" + ", ".join(_inspect(value) for value in values) + "]"
+    shown = "["
+    if limit <= len(shown):
+        return shown[:limit]
+    for index, value in enumerate(values):
+        if index:
+            shown += ", "
+        shown += inspect(value, limit=max(limit - len(shown), 0))
+        if len(shown) >= limit:
+            return shown[:limit]
+    return shown + "]"
+
+
+def clip(value: str, *, limit: int = MAX_ERROR_LENGTH) -> str:
+    """A value interpolated into a message as it is (Ruby's ``"#{value}"``), cut to what a
+    stored message can show."""
+    return value[:limit]
+
+
+def _inspect(value: str) -> str:
     if value.isascii() and value.isprintable() and not any(c in value for c in '"\\#'):
         return f'"{value}"'
     return '"' + "".join(_inspect_char(value, i) for i in range(len(value))) + '"'
-
-
-def inspect_list(values: Iterable[str]) -> str:
-    """Ruby's ``Array#inspect`` of strings: ``["a", "b"]``."""
-    return "[" + ", ".join(inspect(v) for v in values) + "]"
 
 
 def _inspect_char(value: str, index: int) -> str:

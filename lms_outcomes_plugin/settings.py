@@ -8,6 +8,8 @@ from typing import Any
 
 PLUGIN_NAME = "lms_outcomes"
 MiB = 1024 * 1024
+DEFAULT_MAX_CELL_BYTES = 64 * 1024
+DEFAULT_MAX_PARENTS_PER_ROW = 1000
 
 
 class SettingsError(ValueError):
@@ -24,6 +26,11 @@ class PluginSettings:
     new_decaying_average: bool = False
     #: Records applied per transaction (Canvas uses 1000).
     batch_size: int = 1000
+    #: A CSV cell whose value is longer than this in UTF-8 bytes is a row error naming its
+    #: column.
+    max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES
+    #: A row naming more parent guids than this is a row error.
+    max_parents_per_row: int = DEFAULT_MAX_PARENTS_PER_ROW
     #: Parse uploads in a child process (the second core; the IOLoop keeps its GIL), or in a
     #: thread of the host process for hosts that cannot start processes.
     parse_in_subprocess: bool = True
@@ -59,7 +66,9 @@ class PluginSettings:
         known = set(cls.__dataclass_fields__) - {"backend"}
         values = {key: raw[key] for key in known if key in raw}
         values["extra_plugins"] = tuple(values.get("extra_plugins", ()))
-        for key in ("max_upload_bytes", "batch_size", "max_queued_imports"):
+        positive = ("max_upload_bytes", "batch_size", "max_cell_bytes", "max_parents_per_row",
+                    "max_queued_imports")
+        for key in positive:
             if key in values and (not isinstance(values[key], int) or values[key] < 1):
                 raise SettingsError(f"setting {key!r} must be a positive integer")
         backend = {key: value for key, value in raw.items() if key not in known}

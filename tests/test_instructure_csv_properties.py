@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from lms_outcomes_plugin.formats import FormatOptions
 from lms_outcomes_plugin.formats.instructure_csv import InstructureCsv
 from lms_outcomes_plugin.formats.instructure_csv.reader import (
+    Bounds,
     detect_layout,
     quoted_cells,
     read_rows,
@@ -53,15 +54,22 @@ def canvas_separator(data: bytes) -> str:
     return ";" if first_line.count(b";") > first_line.count(b",") else ","
 
 
-def read_back(data: bytes) -> list[tuple[list[str], list[bool]]]:
-    """Every record through the reader layer, with the quoting of its cells."""
+#: Bounds no test record reaches: every record is read whole.
+WHOLE = Bounds(cell=1 << 20, record=1 << 20)
+
+
+def read_back(data: bytes, bounds: Bounds = WHOLE) -> list[tuple[list[str], list[bool]]]:
+    """Every record through the reader layer, with the quoting of its cells; pass 1 agrees with
+    pass 2 on the header and on whether records follow it."""
     source = io.BytesIO(data)
     layout = detect_layout(source)
-    scan(source, layout)
+    scanned = scan(source, layout, bounds)
     records = []
-    for row, raw in read_rows(source, layout):
+    for row, raw in read_rows(source, layout, bounds):
         quoted = quoted_cells(raw, layout.separator) if raw else [False] * len(row)
         records.append((row, quoted))
+    assert scanned.header == records[0][0]
+    assert scanned.has_rows == (len(records) > 1)
     return records
 
 
@@ -99,6 +107,28 @@ def test_written_values_come_back_in_records(
     assert errors(items) == []
     found = [(o.title, o.description, o.display_name) for o in outcomes(items)]
     assert found == [("t" + a, b or None, c or None) for a, b, c in values]
+
+
+@BOUNDED
+@given(
+    data=st.data(), separator=SEPARATORS, line_end=LINE_ENDS, quoting=QUOTING,
+    record=st.integers(1, 12), cell=st.integers(1, 6),
+)
+def test_records_too_long_to_hold_are_cut_cell_by_cell(
+    data: st.DataObject, separator: str, line_end: str, quoting: int, record: int, cell: int
+) -> None:
+    """A record over ``Bounds.record`` characters is split as it streams by (in pieces of that
+    many characters: a CRLF split in two included) into the same cells as a record read whole,
+    cut to ``Bounds.cell`` characters."""
+    width = data.draw(st.integers(1, 4), label="width")
+    row = st.lists(cells(line_end, quoting), min_size=width, max_size=width)
+    grid = data.draw(st.lists(row, min_size=1, max_size=4), label="grid")
+    written = write(grid, separator, line_end, quoting)
+    assume(canvas_separator(written) == separator)
+    whole = read_back(written)
+    assert read_back(written, Bounds(cell=1 << 20, record=record)) == whole
+    cut = [([text[:cell] for text in found], quoted) for found, quoted in whole]
+    assert read_back(written, Bounds(cell=cell, record=1)) == cut
 
 
 # --- arbitrary bytes --------------------------------------------------------------------------

@@ -97,10 +97,13 @@ async def every_page(api: Api, path: str) -> list[Any]:
 @pytest.mark.gen_test(timeout=60)
 async def test_very_long_cells(api: Api, world: World, tree: Tree) -> None:
     """A 10,000-character title or vendor_guid is a row error with Canvas's validation message
-    (and stores nothing for that row); a 1 MB description is stored whole and read back."""
+    (and stores nothing for that row); a description of the longest cell allowed
+    (``max_cell_bytes``, 64 KiB), over lines, quotes and separators, is stored whole and read
+    back, and one byte more is a row error."""
     long_title = "T" * 10_000
-    huge = "<p>" + "Lorem ipsum, \"dolor\" sit amet;\n" * 33_000 + "</p>"
-    assert len(huge) > 1_000_000
+    text = "<p>" + "Lorem ipsum, \"dolor\" sit amet;\n" * 3_000
+    huge = text[: 64 * 1024 - len("</p>")] + "</p>"
+    assert len(huge.encode()) == 64 * 1024
     rows = [
         O(vendor_guid="long_outcome", title=long_title),
         G(vendor_guid="long_group", title=long_title),
@@ -109,6 +112,7 @@ async def test_very_long_cells(api: Api, world: World, tree: Tree) -> None:
         O(vendor_guid="huge_outcome", title="Huge", description=huge),
         G(vendor_guid="huge_group", title="Huge", description=huge),
         O(vendor_guid="edge", title="E" * 255, parent_guids="huge_group"),
+        O(vendor_guid="too_huge", title="Too huge", description=huge + "!"),
     ]
 
     done = await run_import(api, account_of(world), csv_of(rows, HEADER))
@@ -119,6 +123,7 @@ async def test_very_long_cells(api: Api, world: World, tree: Tree) -> None:
         [3, TITLE_TOO_LONG],
         [4, VENDOR_GUID_TOO_LONG],
         [5, VENDOR_GUID_TOO_LONG],
+        [9, 'The "description" field is too long (maximum is 65536 bytes)'],
     ]
     assert tree.outcome("long_outcome") is None
     assert tree.group("long_group") is None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from lms_outcomes_plugin.records import ParsedItem
+from lms_outcomes_plugin.settings import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_PARENTS_PER_ROW
 
 DEFAULT_IMPORT_TYPE = "instructure_csv"
 
@@ -21,6 +22,12 @@ class FormatOptions:
 
     #: The importing context's locale, for numbers ("en", "fr", ...).
     locale: str = "en"
+    #: The ``max_cell_bytes`` setting: a cell whose value is longer than this in UTF-8 bytes
+    #: should be a row error naming its column, found before the cell is used or copied.
+    max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES
+    #: The ``max_parents_per_row`` setting: a row naming more parents than this should be a
+    #: row error.
+    max_parents_per_row: int = DEFAULT_MAX_PARENTS_PER_ROW
 
 
 @runtime_checkable

@@ -206,7 +206,11 @@ class ImportRunner:
             self._host, self._store, outcome_import, self.runner,
             self._settings.new_decaying_average,
         )
-        options = FormatOptions(locale=await self._host.locale(scope.context))
+        options = FormatOptions(
+            locale=await self._host.locale(scope.context),
+            max_cell_bytes=self._settings.max_cell_bytes,
+            max_parents_per_row=self._settings.max_parents_per_row,
+        )
         assert outcome_import.attachment_id is not None
         source = await self._store.open_attachment(outcome_import.attachment_id)
         try:

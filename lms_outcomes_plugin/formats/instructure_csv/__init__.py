@@ -3,7 +3,12 @@
 Two passes over the upload. Pass 1 reads the whole file once for what fails a file as a whole
 (no data, malformed CSV anywhere, a bad header, no rows) and raises before anything is yielded,
 so a bad file writes nothing (decision 5). Pass 2 re-reads it and yields one record or row error
-per data row, lazily; memory does not grow with the file.
+per data row, lazily; memory grows neither with the file nor with its longest line.
+
+A data cell over ``max_cell_bytes`` is a row error. A header cell needs no limit of its own: the
+reader keeps only its first characters, and a long one is never a column name, so Canvas's own
+file-level message ("Invalid fields: [...]") reports it, or, blank after ``ratings``, Canvas
+ignores it.
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ from typing import BinaryIO
 from hooks import outcomes_hookimpl
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormatRegistry
 from lms_outcomes_plugin.formats.instructure_csv.header import parse_header
-from lms_outcomes_plugin.formats.instructure_csv.numbers import LocaleNumbers
-from lms_outcomes_plugin.formats.instructure_csv.reader import detect_layout, read_rows, scan
+from lms_outcomes_plugin.formats.instructure_csv.reader import (
+    Bounds,
+    detect_layout,
+    read_rows,
+    scan,
+)
 from lms_outcomes_plugin.formats.instructure_csv.rows import RowParser
 from lms_outcomes_plugin.records import DataFormatError, ParsedItem
 
@@ -30,15 +39,14 @@ class InstructureCsv:
     def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
         """Raise DataFormatError on the first ``next()`` for a bad file, else yield items in
         row order (row 1 is the header; blank rows yield nothing but keep their number)."""
+        bounds = Bounds.for_cells_of(options.max_cell_bytes)
         layout = detect_layout(source)
-        scanned = scan(source, layout)
+        scanned = scan(source, layout, bounds)
         header = parse_header(scanned.header)
         if not scanned.has_rows:
             raise DataFormatError(NO_OUTCOMES_DATA)
-        parser = RowParser(
-            header, LocaleNumbers(options.locale), layout.separator, scanned.invalid_utf8
-        )
-        rows = read_rows(source, layout)
+        parser = RowParser(header, options, layout.separator, scanned.invalid_utf8)
+        rows = read_rows(source, layout, bounds)
         next(rows)  # the header, checked above
         for number, (cells, raw) in enumerate(rows, start=2):
             item = parser.parse(number, cells, raw)

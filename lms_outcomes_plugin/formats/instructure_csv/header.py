@@ -49,6 +49,8 @@ class Header:
 
     #: The main columns; every cell after them is a rating cell, ``ratings`` header or not.
     width: int
+    #: The main columns' names, in the header's order (a name may repeat).
+    names: tuple[str, ...]
     #: The cell index of each of :data:`COLUMNS`: the last column of that name (Canvas zips the
     #: row into a hash), or ``width`` for an absent column, which the row parser pads with "".
     positions: tuple[int, ...]
@@ -75,6 +77,7 @@ def parse_header(cells: list[str]) -> Header:
     last = {name: index for index, name in enumerate(names)}
     return Header(
         width=width,
+        names=tuple(names),
         positions=tuple(last.get(name, width) for name in COLUMNS),
         outcome_only=tuple(name for name in dict.fromkeys(names) if name in OUTCOME_ONLY),
         has_course_id="course_id" in last,

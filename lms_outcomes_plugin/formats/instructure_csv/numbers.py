@@ -4,10 +4,14 @@ Canvas's ``normalize_i18n`` removes every occurrence of the locale's thousands d
 its decimal separator into ``.`` and hands the result to ``Kernel#Float``. ``Float()`` is stricter
 than Python's ``float()`` in some ways (``1.``, ``nan``, ``inf`` and non-ASCII digits are
 rejected) and looser in others (hexadecimal ``0x1A``).
+
+Where Ruby reads a number out of range as ``Infinity`` (``1e400``, ``0x1p99999``), Canvas would
+store it and serve JSON no client can read: here such a number is invalid, as ``abc`` is.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +32,9 @@ _WHOLE = re.compile(rf"{_SPACE}([+-]?[0-9]+){_SPACE}")
 # " 123 456,5678 " as 123456.5678. For those locales a plain space is a delimiter too.
 _NO_BREAK_SPACES = frozenset({"\u00a0", "\u202f"})
 # Successful parses are memoised per import: rating points repeat ("4", "3", "2"...) row after row.
+# Only short texts are kept, so that the memo holds kilobytes however long the cells are.
 _CACHE_SIZE = 4096
+_CACHED_LENGTH = 64
 
 
 def ruby_float(text: str) -> float | None:
@@ -47,9 +53,18 @@ def ruby_float(text: str) -> float | None:
 
 
 def parse_whole_number(text: str) -> int | None:
-    """An integer written in ASCII digits (optional sign, surrounding whitespace), else None."""
+    """An integer written in ASCII digits (optional sign, surrounding whitespace), else None;
+    None too for one with more digits than Python converts (``sys.get_int_max_str_digits``,
+    4,300 by default; Ruby has no such limit, but no such number is a valid value anywhere)."""
     match = _WHOLE.fullmatch(text)
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    literal = match.group(1)
+    sign = "-" if literal.startswith("-") else ""
+    try:
+        return int(sign + (literal.lstrip("+-").lstrip("0") or "0"))  # leading zeros do not count
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +104,15 @@ class LocaleNumbers:
         self._cache: dict[str, float] = {}
 
     def parse(self, raw: str) -> float | None:
-        """The number in a non-blank cell, or None when Canvas would reject it."""
+        """The number in a non-blank cell, or None when Canvas would reject it or Ruby would
+        read it as infinite."""
         cached = self._cache.get(raw)
         if cached is not None:
             return cached
         value = ruby_float(self._normalize(raw))
-        if value is not None and len(self._cache) < _CACHE_SIZE:
+        if value is None or not math.isfinite(value):
+            return None
+        if len(raw) <= _CACHED_LENGTH and len(self._cache) < _CACHE_SIZE:
             self._cache[raw] = value
         return value
 

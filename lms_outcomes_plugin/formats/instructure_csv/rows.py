@@ -1,22 +1,25 @@
 """One data row -> a record or a row error, with Canvas's checks in Canvas's order (REF §3.5).
 
-The order is: UTF-8 of every cell, the blank-row skip, ratings, mastery points, calculation_int
-(decision 11), the friendly description's length, the checks common to both types, then the
-object_type dispatch. The first failure is the row's only error. Checks that need the outcome
-tree (parents, "already appeared", calculation method names and ranges, lengths) are the
-engine's.
+The order is: the size of every cell (``max_cell_bytes``, before any cell is used), UTF-8 of
+every cell, the blank-row skip, ratings, mastery points, calculation_int (decision 11), the
+friendly description's length, the checks common to both types, the number of parents
+(``max_parents_per_row``), then the object_type dispatch. The first failure is the row's only
+error. Checks that need the outcome tree (parents, "already appeared", calculation method names
+and ranges, lengths) are the engine's. Messages quote at most what a stored message can show.
 """
 
 from __future__ import annotations
 
 from operator import itemgetter
 
-from lms_outcomes_plugin.formats.instructure_csv.header import Header
+from lms_outcomes_plugin.formats import FormatOptions
+from lms_outcomes_plugin.formats.instructure_csv.header import RATINGS, Header
 from lms_outcomes_plugin.formats.instructure_csv.numbers import LocaleNumbers, parse_whole_number
 from lms_outcomes_plugin.formats.instructure_csv.reader import quoted_cells
 from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, ParsedItem, Rating, RowError
 from lms_outcomes_plugin.ruby import (
     WHITESPACE,
+    clip,
     float_to_s,
     has_ascii_space,
     has_invalid_utf8,
@@ -30,7 +33,11 @@ from lms_outcomes_plugin.ruby import (
 NO_COMMENT = "No Comment"
 _WORKFLOW_STATES = frozenset({"", "active", "deleted"})
 _FRIENDLY_MAX = 255
+# Distinct rating scales parsed once per import, if their cells are short: the cache stays small.
 _SCALES_CACHED = 1024
+_SCALE_CACHED_LENGTH = 4096
+# A whole number of up to 18 digits is read by int() directly (it fits in 64 bits).
+_FAST_DIGITS = 18
 
 
 class _Invalid(Exception):
@@ -41,21 +48,30 @@ class RowParser:
     """Turns the cells of one data row into a record, a row error, or None for a blank row."""
 
     def __init__(
-        self, header: Header, numbers: LocaleNumbers, separator: str, check_utf8: bool
+        self, header: Header, options: FormatOptions, separator: str, check_utf8: bool
     ) -> None:
         self._width = header.width
+        self._names = header.names
         self._values = itemgetter(*header.positions)
         # main cells padded to the header's width, plus the "" an absent column reads
         self._padding = [""] * (header.width + 1)
         self._outcome_only = header.outcome_only
         self._indirect_parents = header.has_course_id
-        self._numbers = numbers
+        self._numbers = LocaleNumbers(options.locale)
+        self._max_cell_bytes = options.max_cell_bytes
+        # A UTF-8 character is at most 4 bytes: a cell this short is never too long.
+        self._surely_short = options.max_cell_bytes // 4
+        self._max_parents = options.max_parents_per_row
         self._separator = separator
         self._check_utf8 = check_utf8
         self._scales: dict[tuple[str, ...], tuple[Rating, ...]] = {}
 
     def parse(self, row: int, cells: list[str], raw: str) -> ParsedItem | None:
         """``cells`` as read (the list is consumed); ``raw`` the row's text if it has quotes."""
+        if len("".join(cells)) > self._surely_short:  # in C: faster than a length per cell
+            too_long = self._too_long(cells)
+            if too_long is not None:
+                return RowError(row, too_long)
         if self._check_utf8:
             for cell in cells:
                 if has_invalid_utf8(cell):
@@ -69,6 +85,14 @@ class RowParser:
             return self._record(row, cells, raw)
         except _Invalid as invalid:
             return RowError(row, str(invalid))
+
+    def _too_long(self, cells: list[str]) -> str | None:
+        limit = self._max_cell_bytes
+        for index, cell in enumerate(cells):
+            if len(cell) > self._surely_short and _utf8_length(cell) > limit:
+                name = self._names[index] if index < self._width else RATINGS
+                return f'The "{name}" field is too long (maximum is {limit} bytes)'
+        return None
 
     def _record(self, row: int, cells: list[str], raw: str) -> GroupRecord | OutcomeRecord:
         width = self._width
@@ -91,6 +115,9 @@ class RowParser:
             raise _Invalid("Friendly description is too long (maximum is 255 characters)")
         _check_common(vendor_guid, title, workflow)
         parent_guids = _parent_guids(parents) if parents else ()
+        if len(parent_guids) > self._max_parents:
+            count, limit = len(parent_guids), self._max_parents
+            raise _Invalid(f"Too many parents: {count} (maximum is {limit})")
         state = workflow or "active"
         if object_type == "group":
             self._check_group(method, calculation_int, ratings)
@@ -105,7 +132,7 @@ class RowParser:
                 canvas_id=canvas_id or None,
             )
         if object_type != "outcome":
-            raise _Invalid(f'Invalid object_type: "{object_type}"')
+            raise _Invalid(f'Invalid object_type: "{clip(object_type)}"')
         if course_id and not is_blank(course_id):
             raise _Invalid('Invalid fields for an outcome: ["course_id"]')
         return OutcomeRecord(
@@ -134,7 +161,7 @@ class RowParser:
         ratings = self._scales.get(key)
         if ratings is None:
             ratings = self._parse_ratings(cells, None)
-            if len(self._scales) < _SCALES_CACHED:
+            if len(self._scales) < _SCALES_CACHED and sum(map(len, key)) <= _SCALE_CACHED_LENGTH:
                 self._scales[key] = ratings
         return ratings
 
@@ -177,7 +204,7 @@ class RowParser:
             raise _Invalid(f"Points for rating tier {tier} not present")
         points = self._numbers.parse(raw)
         if points is None:
-            raise _Invalid(f'Invalid value for rating tier {tier} threshold: "{raw}"')
+            raise _Invalid(f'Invalid value for rating tier {tier} threshold: "{clip(raw)}"')
         return points
 
     def _mastery_points(self, raw: str) -> float | None:
@@ -185,7 +212,7 @@ class RowParser:
             return None
         value = self._numbers.parse(raw)
         if value is None:
-            raise _Invalid(f'Invalid value for mastery points: "{raw}"')
+            raise _Invalid(f'Invalid value for mastery points: "{clip(raw)}"')
         return value
 
     def _check_group(self, method: str, calculation_int: str, ratings: tuple[Rating, ...]) -> None:
@@ -206,14 +233,20 @@ def _parent_guids(raw: str) -> tuple[str, ...]:
 
 def _calculation_int(raw: str) -> int | None:
     # Decision 11: a whole number or nothing (Rails would read "3.7" as 3 and "abc" as 0).
-    if raw.isdigit() and raw.isascii():
+    # One too long for int() is invalid too; any other is left to the engine's range check.
+    if len(raw) <= _FAST_DIGITS and raw.isdigit() and raw.isascii():
         return int(raw)
     if is_blank(raw):
         return None
     value = parse_whole_number(raw)
     if value is None:
-        raise _Invalid(f'Invalid value for calculation_int: "{raw}"')
+        raise _Invalid(f'Invalid value for calculation_int: "{clip(raw)}"')
     return value
+
+
+def _utf8_length(cell: str) -> int:
+    """The value's length in UTF-8 bytes (an invalid byte, kept as a surrogate, counts one)."""
+    return len(cell) if cell.isascii() else len(cell.encode("utf-8", "surrogateescape"))
 
 
 def _check_common(vendor_guid: str, title: str, workflow: str) -> None:
