@@ -20,9 +20,9 @@ class SettingsError(ValueError):
 class PluginSettings:
     #: Picks the storage backend by scheme: ``sqlite:///path.db``, ``postgresql://...``.
     storage_url: str
-    #: Uploads larger than this are refused with 413 and nothing is stored (SPEC decision 9).
+    #: Uploads larger than this are refused with 413 and nothing is stored (our decision 9).
     max_upload_bytes: int = 100 * MiB
-    #: Canvas's ``outcomes_new_decaying_average_calculation`` feature flag (SPEC decision 12).
+    #: Canvas's ``outcomes_new_decaying_average_calculation`` feature flag (our decision 12).
     new_decaying_average: bool = False
     #: Records applied per transaction (Canvas uses 1000).
     batch_size: int = 1000

@@ -1,4 +1,4 @@
-"""The create route over real HTTP: REF §5.2 cases 11-28 with SPEC's decisions, both upload
+"""The create route over real HTTP: REF §5.2 cases 11-28 with lms-outcomes' decisions, both upload
 styles (raw and multipart ``attachment``), target groups, and the upload size cap.
 
 Cases 15, 20, 21 and the basics of 23/24 are in test_auth.py and test_import_end_to_end.py.

@@ -470,7 +470,7 @@ async def test_a_malformed_file_of_a_fails_alone(
     api: Api, world: World, tree: Tree, a_token: str
 ) -> None:
     """While B imports a large file, A uploads a malformed CSV: A's import fails with the
-    file-level error ``Invalid CSV File`` (SPEC decision 6), and B's import is not disturbed:
+    file-level error ``Invalid CSV File`` (our decision 6), and B's import is not disturbed:
     it succeeds whole. (The parse worker is shared by all root accounts.)"""
     a_api = Api(api.client, api.root, token=a_token, base_path=api.base_path)
     a = a_place(a_token, world)

@@ -1,4 +1,4 @@
-"""Progress (SPEC decision 4): an integer measured by bytes read, never above 100, never going
+"""Progress (our decision 4): an integer measured by bytes read, never above 100, never going
 back, 100 at the end, whatever the line endings (Canvas's counts physical lines: a CR-only
 file jumps to 1300)."""
 

@@ -16,7 +16,7 @@ class ImportScope:
     """The importing context, its account chain and descendants, and where rows go by default.
 
     Link changes are confined to ``descendants`` (the context itself and everything below it:
-    SPEC decision 8); outcomes are visible when they live in ``visible`` contexts (the context
+    our decision 8); outcomes are visible when they live in ``visible`` contexts (the context
     and its account chain) or in the global context.
     """
 
@@ -119,7 +119,7 @@ async def _target_ancestors(
     if target_id is None:
         return frozenset()
     target = await store.get_group(target_id)
-    # Checked at POST (SPEC decision 2); it may have gone since the import was queued.
+    # Checked at POST (our decision 2); it may have gone since the import was queued.
     if target is None or target.workflow_state == "deleted" or target.context != context:
         raise DataFormatError(f"The target outcome group {target_id} no longer exists")
     return frozenset(await store.group_ancestors(target_id))
