@@ -49,7 +49,10 @@ class ImportRunner:
         self._wake = asyncio.Event()
         self._stopping = False
         self._dispatcher: asyncio.Task[None] | None = None
-        self._tasks: dict[int, asyncio.Task[None]] = {}
+        #: Every import task of this runner (awaited at stop), and the latest one per import
+        #: (an import claimed again here while its old task ends has two).
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._task_of: dict[int, asyncio.Task[None]] = {}
         #: Imports the stall watchdog failed while this runner ran them.
         self._stalled: set[int] = set()
         self._uploads_pruned_at = float("-inf")
@@ -82,7 +85,7 @@ class ImportRunner:
         self._stopping = True
         self.wake()
         timeout = self._settings.shutdown_timeout
-        running = {*self._tasks.values(), *([self._dispatcher] if self._dispatcher else [])}
+        running = {*self._tasks, *([self._dispatcher] if self._dispatcher else [])}
         if running:
             _, late = await asyncio.wait(running, timeout=timeout)
             if late:
@@ -129,7 +132,7 @@ class ImportRunner:
         for import_id in await self._store.fail_stalled_imports(since):
             log.error("import %d made no progress for %ss: failed", import_id,
                       self._settings.import_stall_seconds)
-            if (task := self._tasks.get(import_id)) is not None:
+            if (task := self._task_of.get(import_id)) is not None:
                 self._stalled.add(import_id)
                 task.cancel()
 
@@ -146,11 +149,15 @@ class ImportRunner:
 
     def _spawn(self, outcome_import: OutcomeImport) -> None:
         task = asyncio.create_task(self._run(outcome_import), name=f"import-{outcome_import.id}")
-        self._tasks[outcome_import.id] = task
-        task.add_done_callback(lambda _: self._task_done(outcome_import.id))
+        self._tasks.add(task)
+        self._task_of[outcome_import.id] = task
+        task.add_done_callback(self._task_done)
 
-    def _task_done(self, import_id: int) -> None:
-        self._tasks.pop(import_id, None)
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        import_id = int(task.get_name().removeprefix("import-"))
+        if self._task_of.get(import_id) is task:
+            del self._task_of[import_id]
         self.wake()
 
     async def _run(self, outcome_import: OutcomeImport) -> None:
