@@ -59,7 +59,7 @@ class CreateImportHandler(ImportJsonMixin):
     committed = False
 
     async def prepare(self) -> None:
-        # Our cap (our decision 9) is stricter than Tornado's limit and must answer first:
+        # Our cap (decision 9) is stricter than Tornado's limit and must answer first:
         # Tornado's would cut the connection with a bare 400 instead of our 413.
         self.request.connection.set_max_body_size(TORNADO_BODY_LIMIT)  # type: ignore[union-attr]
         segment, context_id, group_id = self.path_args
@@ -79,7 +79,7 @@ class CreateImportHandler(ImportJsonMixin):
         self.service.runner.expect_import()
 
     def _check_import_type(self, import_type: str) -> None:
-        """our decision 1: an unknown type is 400 naming the valid ones (Canvas: 500)."""
+        """Our decision 1: an unknown type is 400 naming the valid ones (Canvas: 500)."""
         if import_type not in self.service.formats:
             valid = ", ".join(self.service.formats.names())
             self.fail(400, {"error": f"Invalid import_type {import_type!r}; "
@@ -99,7 +99,7 @@ class CreateImportHandler(ImportJsonMixin):
             self.fail(400, {"error": INVALID_MULTIPART})
 
     async def _target_group(self, group_id: str | None) -> int | None:
-        """our decision 2: a missing, deleted or foreign target group is 404 at POST."""
+        """Our decision 2: a missing, deleted or foreign target group is 404 at POST."""
         if group_id is None:
             return None
         group_key = parse_id(group_id)
