@@ -85,7 +85,11 @@ class ImportRunner:
         self._stopping = True
         self.wake()
         timeout = self._settings.shutdown_timeout
+        if self._dispatcher is not None:
+            # First the dispatcher: a claim it was awaiting may still spawn a task.
+            await asyncio.wait({self._dispatcher}, timeout=timeout)
         running = {*self._tasks, *([self._dispatcher] if self._dispatcher else [])}
+        running = {task for task in running if not task.done()}
         if running:
             _, late = await asyncio.wait(running, timeout=timeout)
             if late:
