@@ -22,6 +22,9 @@ class PluginSettings:
     storage_url: str
     #: Uploads larger than this are refused with 413 and nothing is stored (our decision 9).
     max_upload_bytes: int = 100 * MiB
+    #: Create requests whose headers (names and values) total more than this are refused with
+    #: 400 before their body is read or their headers parsed.
+    max_header_bytes: int = 8 * 1024
     #: Canvas's ``outcomes_new_decaying_average_calculation`` feature flag (our decision 12).
     new_decaying_average: bool = False
     #: Records applied per transaction (Canvas uses 1000).
@@ -66,8 +69,8 @@ class PluginSettings:
         known = set(cls.__dataclass_fields__) - {"backend"}
         values = {key: raw[key] for key in known if key in raw}
         values["extra_plugins"] = tuple(values.get("extra_plugins", ()))
-        positive = ("max_upload_bytes", "batch_size", "max_cell_bytes", "max_parents_per_row",
-                    "max_queued_imports")
+        positive = ("max_upload_bytes", "max_header_bytes", "batch_size", "max_cell_bytes",
+                    "max_parents_per_row", "max_queued_imports")
         for key in positive:
             if key in values and (not isinstance(values[key], int) or values[key] < 1):
                 raise SettingsError(f"setting {key!r} must be a positive integer")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
-from email.message import Message
 from typing import Any
 
 import tornado.ioloop
@@ -13,7 +12,8 @@ import tornado.web
 from hooks.host import IMPORT_OUTCOMES, MANAGE_OUTCOMES
 from lms_outcomes_plugin.api import errors
 from lms_outcomes_plugin.api.base import ApiHandler, parse_id
-from lms_outcomes_plugin.api.multipart import FormParserError, MultipartUpload
+from lms_outcomes_plugin.api.mediatype import media_type, parameters
+from lms_outcomes_plugin.api.multipart import FormLimitError, FormParserError, MultipartUpload
 from lms_outcomes_plugin.formats import DEFAULT_IMPORT_TYPE
 from lms_outcomes_plugin.models import ContextRef, NewImport, OutcomeImport
 from lms_outcomes_plugin.storage import AttachmentWriter, ImportQueueFull
@@ -45,6 +45,13 @@ class CreateImportHandler(ImportJsonMixin):
     a byte of the body is read; the body then streams into the store's attachment space, either
     whole (a raw upload) or through :class:`MultipartUpload` (Canvas's ``attachment`` field).
     Whatever refuses the request stores nothing: the attachment writer is aborted.
+
+    Headers come from any authenticated client and are read on the IOLoop: their total size is
+    capped (the ``max_header_bytes`` setting) before anything else is done with them, and their
+    parameters are parsed in linear time (:mod:`lms_outcomes_plugin.api.mediatype`). The cap is
+    the plugin's own, whatever the host's server allows: the embedded host keeps Tornado's
+    ``max_header_size`` (64 KiB), since past it Tornado drops the connection without an answer
+    rather than the 400 that says which limit was passed.
     """
 
     writer: AttachmentWriter | None = None
@@ -62,6 +69,7 @@ class CreateImportHandler(ImportJsonMixin):
         # Our cap (decision 9) is stricter than Tornado's limit and must answer first:
         # Tornado's would cut the connection with a bare 400 instead of our 413.
         self.request.connection.set_max_body_size(TORNADO_BODY_LIMIT)  # type: ignore[union-attr]
+        self._check_header_size()
         segment, context_id, group_id = self.path_args
         await self.authorize(segment, context_id, IMPORT_OUTCOMES)
         # The query wins over the form, as in Rails' params; a form value is checked in post().
@@ -69,7 +77,7 @@ class CreateImportHandler(ImportJsonMixin):
         if self.import_type is not None:
             self._check_import_type(self.import_type)
         self.form = self._multipart_form()
-        if self.form is None and not _charset_is_utf8(self.request.headers):
+        if self.form is None and not _charset_is_utf8(self._content_type):
             self.fail(400, {"error": "Invalid content type, UTF-8 required"})
         self.target_group_id = await self._target_group(group_id)
         await self._check_queue()
@@ -77,6 +85,19 @@ class CreateImportHandler(ImportJsonMixin):
         self.write_lock = asyncio.Lock()
         self.writer = self.service.store.attachment_writer()
         self.service.runner.expect_import()
+
+    def _check_header_size(self) -> None:
+        """Headers (names and values) over the setting are refused before anything parses them
+        and before the body is read."""
+        limit = self.service.settings.max_header_bytes
+        headers = self.request.headers.get_all()
+        if sum(len(name) + len(value) for name, value in headers) > limit:
+            self.fail(400, {"error": f"The request headers are larger than the limit of "
+                                     f"{limit} bytes"})
+
+    @property
+    def _content_type(self) -> str:
+        return self.request.headers.get("Content-Type", "")
 
     def _check_import_type(self, import_type: str) -> None:
         """Our decision 1: an unknown type is 400 naming the valid ones (Canvas: 500)."""
@@ -87,10 +108,9 @@ class CreateImportHandler(ImportJsonMixin):
 
     def _multipart_form(self) -> MultipartUpload | None:
         """The parser of a ``multipart/form-data`` body; None for a raw upload."""
-        parsed = _content_type(self.request.headers)
-        if parsed is None or parsed.get_content_type() != "multipart/form-data":
+        if not self._content_type or media_type(self._content_type) != "multipart/form-data":
             return None
-        boundary = parsed.get_boundary()
+        boundary = parameters(self._content_type).get("boundary", "").rstrip()
         if not boundary:
             self.fail(400, {"error": INVALID_MULTIPART})
         try:
@@ -155,6 +175,9 @@ class CreateImportHandler(ImportJsonMixin):
             return
         try:
             pieces = self.form.feed(chunk) if self.form is not None else [chunk]
+        except FormLimitError as limit:
+            self._refuse(400, {"error": str(limit)})
+            return
         except FormParserError:
             self._refuse(400, {"error": INVALID_MULTIPART})
             return
@@ -230,8 +253,10 @@ class CreateImportHandler(ImportJsonMixin):
         if extension is not None:
             filename = f"outcome_import.{extension}"
             return filename, mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        media_type = _media_type(self.request.headers) or "application/octet-stream"
-        return f"outcome_import.{RAW_UPLOAD_EXTENSIONS.get(media_type, 'csv')}", media_type
+        raw_type = (
+            media_type(self._content_type) if self._content_type else "application/octet-stream"
+        )
+        return f"outcome_import.{RAW_UPLOAD_EXTENSIONS.get(raw_type, 'csv')}", raw_type
 
     def on_finish(self) -> None:
         self._discard_upload()
@@ -285,26 +310,10 @@ class CreatedGroupIdsHandler(ShowImportHandler):
         self.send_json([str(group_id) for group_id in group_ids])
 
 
-def _content_type(headers: Any) -> Message | None:
-    """The Content-Type header parsed by the standard library (media type and parameters)."""
-    value = headers.get("Content-Type")
-    if not value:
-        return None
-    message = Message()
-    message["Content-Type"] = value
-    return message
-
-
-def _media_type(headers: Any) -> str | None:
-    parsed = _content_type(headers)
-    return parsed.get_content_type() if parsed else None
-
-
-def _charset_is_utf8(headers: Any) -> bool:
+def _charset_is_utf8(content_type: str) -> bool:
     """Canvas refuses a raw upload whose charset parameter is present and not UTF-8."""
-    parsed = _content_type(headers)
-    charset = parsed.get_param("charset") if parsed else None
-    return not isinstance(charset, str) or charset.lower() == "utf-8"
+    charset = parameters(content_type).get("charset")
+    return charset is None or charset.lower() == "utf-8"
 
 
 ROUTES = [
