@@ -260,10 +260,8 @@ async def _create_world(db: Path, number: int) -> World:
 
 @dataclass(frozen=True)
 class Done:
-    """An import as it ended: where it went, its file, its errors, and the tree after it."""
+    """An import as it ended: its errors, and the tree after it."""
 
-    path: str
-    body: bytes
     errors: list[Any]
     snapshot: list[list[tuple[Any, ...]]]
 
@@ -286,17 +284,19 @@ class TreeMachine(RuleBasedStateMachine):
         """Import ``rows`` into ``context`` (under the target group ``into``), then check the
         tree; with ``reimport``, import the same file again: nothing may change."""
         path = self.world.path(context) + "/outcome_imports"
-        target_id = self._target(context, into)
+        target_id, refused = self._target(context, into)
         if target_id is not None:
             path += f"/group/{target_id}"
         body = self._csv(context, rows)
         self.note(f"POST {path}\n{body.decode()}")
+        if refused:
+            self._refused(path, body)
+            return
         done = self._import(path, body)
-        if done is None or not reimport:
+        if not reimport:
             return
         again = self._import(path, body)
         self.harness.stats.reimports += 1
-        assert again is not None
         assert again.errors == done.errors, "a re-import reported other errors"
         assert again.snapshot == done.snapshot, _changes(done.snapshot, again.snapshot)
 
@@ -309,14 +309,22 @@ class TreeMachine(RuleBasedStateMachine):
 
     # resolving names ------------------------------------------------------------------------
 
-    def _target(self, context: str, target: str | None) -> int | None:
-        if target is None:
-            return None
+    def _target(self, context: str, target: str | None) -> tuple[int | None, bool]:
+        """The target group's id, and whether the POST must refuse it: a group that is missing,
+        deleted or of another context is 404 and no import."""
         ref = self.world.contexts[context]
+        if target is None:
+            return None, False
         if target == "root":
-            return self._root(ref)
-        found = self._group_ids(self.prefix + target, ref)
-        return found[0] if found else MISSING_ID
+            return self._root(ref), False
+        found = self.harness.tree.rows(  # type: ignore[union-attr]
+            f"SELECT id, context_type, context_id, workflow_state FROM lms_outcomes_groups "
+            f"WHERE {WORLD} AND vendor_guid = ? ORDER BY id", *self.world_params,
+            self.prefix + target)
+        ours = [row for row in found if tuple(row[1:3]) == ref]
+        if ours:
+            return ours[0][0], ours[0][3] != "active"
+        return (found[0][0] if found else MISSING_ID), True
 
     def _root(self, context: tuple[str, int]) -> int:
         return self.harness.tree.rows(  # type: ignore[union-attr]
@@ -365,16 +373,17 @@ class TreeMachine(RuleBasedStateMachine):
 
     # importing ---------------------------------------------------------------------------------
 
-    def _import(self, path: str, body: bytes) -> Done | None:
-        """POST the file, wait for its end and check the tree; None when the target group was
-        refused (it is missing or deleted: 404 and no import)."""
+    def _refused(self, path: str, body: bytes) -> None:
+        before = self.snapshot()
+        status, answer = self.harness.request("POST", path, self.world.token, body)
+        assert (status, answer) == (404, NOT_FOUND)
+        assert self.snapshot() == before
+        self.harness.stats.refused_targets += 1
+
+    def _import(self, path: str, body: bytes) -> Done:
+        """POST the file, wait for its end and check the tree."""
         harness, token = self.harness, self.world.token
         status, created = harness.request("POST", path, token, body)
-        if status == 404 and "/group/" in path:
-            assert created == NOT_FOUND
-            harness.stats.refused_targets += 1
-            self.note("refused: the target group is missing or deleted")
-            return None
         assert status == 200, (status, created, harness.tracebacks())
         harness.stats.imports += 1
         ended = self._wait(f"{path.split('/group/')[0]}/{created['id']}")
@@ -388,7 +397,7 @@ class TreeMachine(RuleBasedStateMachine):
             generic = re.sub(r"\d+", "N", message.split('"')[0].split("[")[0].split(": ")[0])
             harness.stats.messages[generic] = harness.stats.messages.get(generic, 0) + 1
         self.check()
-        return Done(path, body, errors, self.snapshot())
+        return Done(errors, self.snapshot())
 
     def _wait(self, path: str) -> dict[str, Any]:
         deadline = time.monotonic() + IMPORT_TIMEOUT
