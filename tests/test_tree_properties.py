@@ -17,17 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from tests.conftest import POSTGRES_TEMPLATE
 from tests.tree_machine import G, Harness, O, Stats, TreeMachine
 
 FUZZ_EXAMPLES = int(os.environ.get("LMS_OUTCOMES_FUZZ_EXAMPLES") or 0)
+# In the suite: one failure, shrunk but not explained, since an example that wedges the server
+# costs the import timeout each time it runs.
 SETTINGS = settings(
     max_examples=FUZZ_EXAMPLES or 30,
     stateful_step_count=8 if FUZZ_EXAMPLES else 6,
     derandomize=not FUZZ_EXAMPLES,
+    report_multiple_bugs=bool(FUZZ_EXAMPLES),
+    phases=list(Phase) if FUZZ_EXAMPLES else [p for p in Phase if p != Phase.explain],
     print_blob=bool(FUZZ_EXAMPLES),
     database=None,
     deadline=None,

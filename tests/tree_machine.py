@@ -260,9 +260,10 @@ async def _create_world(db: Path, number: int) -> World:
 
 @dataclass(frozen=True)
 class Done:
-    """An import as it ended: its errors, and the tree after it."""
+    """An import as it ended: its errors, the groups it wrote, and the tree after it."""
 
     errors: list[Any]
+    group_ids: list[str]
     snapshot: list[list[tuple[Any, ...]]]
 
 
@@ -298,6 +299,7 @@ class TreeMachine(RuleBasedStateMachine):
         again = self._import(path, body)
         self.harness.stats.reimports += 1
         assert again.errors == done.errors, "a re-import reported other errors"
+        assert again.group_ids == done.group_ids, "a re-import wrote other groups"
         assert again.snapshot == done.snapshot, _changes(done.snapshot, again.snapshot)
 
     def note(self, text: str) -> None:
@@ -386,7 +388,8 @@ class TreeMachine(RuleBasedStateMachine):
         status, created = harness.request("POST", path, token, body)
         assert status == 200, (status, created, harness.tracebacks())
         harness.stats.imports += 1
-        ended = self._wait(f"{path.split('/group/')[0]}/{created['id']}")
+        status_path = f"{path.split('/group/')[0]}/{created['id']}"
+        ended = self._wait(status_path)
         errors = ended["processing_errors"]
         self.note(f"import {ended['id']}: {ended['workflow_state']} {errors}")
         assert not any(UNEXPECTED in message for _, message in errors), (
@@ -397,7 +400,9 @@ class TreeMachine(RuleBasedStateMachine):
             generic = re.sub(r"\d+", "N", message.split('"')[0].split("[")[0].split(": ")[0])
             harness.stats.messages[generic] = harness.stats.messages.get(generic, 0) + 1
         self.check()
-        return Done(errors, self.snapshot())
+        status, group_ids = harness.request("GET", f"{status_path}/created_group_ids", token)
+        assert status == 200, group_ids
+        return Done(errors, sorted(group_ids), self.snapshot())
 
     def _wait(self, path: str) -> dict[str, Any]:
         deadline = time.monotonic() + IMPORT_TIMEOUT
