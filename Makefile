@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= ./lms-outcomes.db
 
-.PHONY: serve test lint bench bench-postgres venv clean
+.PHONY: serve test lint bench bench-postgres fuzz venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ bench: $(STAMP)
 # The same on PostgreSQL: a throwaway server started from the installed binaries.
 bench-postgres: $(STAMP)
 	$(BIN)/python -m benchmarks.run --postgres
+
+# Not part of `make test`: the outcome tree's state machine (tests/test_tree_properties.py) on
+# FUZZ_EXAMPLES random sequences of imports per backend (about a second each), not the suite's
+# few fixed ones. A failure prints its shrunk sequence of imports.
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	LMS_OUTCOMES_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s \
+		tests/test_tree_properties.py -k random_imports
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
