@@ -300,7 +300,10 @@ class TreeMachine(RuleBasedStateMachine):
         self.harness.stats.reimports += 1
         assert again.errors == done.errors, "a re-import reported other errors"
         assert again.group_ids == done.group_ids, "a re-import wrote other groups"
-        assert again.snapshot == done.snapshot, _changes(done.snapshot, again.snapshot)
+        before, after = done.snapshot, again.snapshot
+        if _retires_across_batches(rows):
+            before, after = _without_times(before), _without_times(after)
+        assert after == before, _changes(before, after)
 
     def note(self, text: str) -> None:
         """Shown with a falsifying example (printed when the machine runs outside one)."""
@@ -552,6 +555,17 @@ def check_linked_outcomes(tree: Tree, links: list[tuple[Any, ...]]) -> None:
     for outcome in linked:
         assert states.get(outcome) == "active", (
             f"outcome {outcome} is {states.get(outcome, 'missing')} but linked")
+
+
+def _retires_across_batches(rows: list[Row]) -> bool:
+    """Whether a group deletion may take down what a later batch of the file brings back: that
+    is retired and restored again by a re-import (its updated_at moves, nothing else)."""
+    deletes = any(row.kind == "group" and row.state == "deleted" for row in rows)
+    return deletes and len(rows) > BATCH_SIZE
+
+
+def _without_times(snapshot: list[list[tuple[Any, ...]]]) -> list[list[tuple[Any, ...]]]:
+    return [[row[:-1] for row in table] for table in snapshot]  # updated_at is last
 
 
 def _changes(before: list[list[tuple[Any, ...]]], after: list[list[tuple[Any, ...]]]) -> str:

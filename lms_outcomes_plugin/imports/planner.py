@@ -94,6 +94,9 @@ class BatchPlanner:
     #: The ids of the groups this batch writes: an object is written once per import, whatever
     #: name a row gives it (earlier batches' are known by their stamps).
     _written_groups: set[int] = field(default_factory=set)
+    #: The links this batch makes for each outcome of another context (which, unlike the
+    #: import's own, may appear on several rows), by group id: a later row may take them back.
+    _foreign_links: dict[int, dict[int, LinkWrite]] = field(default_factory=dict)
 
     async def prepare(self, store: Store, items: Sequence[ParsedItem]) -> Lookup:
         """Ask the host what the batch's rows name (courses), before the write transaction;
@@ -104,10 +107,16 @@ class BatchPlanner:
             if isinstance(item, GroupRecord):
                 context = await self._group_context(store, item)
                 self._row_contexts[item.row] = context
+                deleting = item.workflow_state == "deleted"
                 if isinstance(context, ContextRef):
-                    lookup.group_keys.add((context.type, context.id, item.vendor_guid))
+                    key = (context.type, context.id, item.vendor_guid)
+                    lookup.group_keys.add(key)
+                    if deleting:
+                        lookup.deleting_keys.add(key)
                 if match := MAGIC_GROUP.search(item.vendor_guid):
                     lookup.group_ids.add(int(match[1]))
+                    if deleting:
+                        lookup.deleting_ids.add(int(match[1]))
             elif isinstance(item, OutcomeRecord):
                 if match := MAGIC_OUTCOME.search(item.vendor_guid):
                     lookup.outcome_ids.add(int(match[1]))
@@ -154,6 +163,7 @@ class BatchPlanner:
         self._parents_found.clear()
         self._outcomes.clear()
         self._written_groups.clear()
+        self._foreign_links.clear()
         self._contexts = {self.scope.default_parent_id: self.scope.ref}
         self._contexts.update({root: ref for ref, root in self.scope.course_roots.items()})
         for guid, groups in existing.parents_by_guid.items():
@@ -202,12 +212,27 @@ class BatchPlanner:
         _raise_all(rules.too_long("Vendor guid", guid), rules.too_long("Title", record.title))
         write = _group_write(record, context, parents[0], prior, ids)
         batch.groups.append(write)
-        if record.workflow_state == "deleted":
-            batch.deleted_groups.append(write.id)
+        if write.workflow_state == "deleted":
+            self._delete_below(write.id, existing, batch)
+        else:  # a deletion earlier in this batch took it down: this row brings it back
+            batch.deleted_groups.discard(write.id)
         self._processed[guid].append(SeenGroup(write.id, context))
         self._parents_found.clear()
         self._contexts[write.id] = context
         self._written_groups.add(write.id)
+
+    def _delete_below(self, group_id: int, existing: Existing, batch: BatchWrite) -> None:
+        """Canvas's ``destroy``, at this row: retire the group's active links and, all the
+        way down, its active child groups and their links. Groups this import processed are
+        not below it (each went under a group processed before it), nor what lies below them."""
+        below = [group_id]
+        while below:
+            parent = below.pop()
+            batch.unlinks.update(link.id for link in existing.links_in.get(parent, ()))
+            for child in existing.children.get(parent, ()):
+                if child not in self._written_groups and child not in batch.deleted_groups:
+                    batch.deleted_groups.add(child)
+                    below.append(child)
 
     def _root_of(self, context: ContextRef) -> int | None:
         if context == self.scope.ref:
@@ -292,7 +317,8 @@ class BatchPlanner:
         else:
             outcome_id = prior.id
             links = existing.links_by_outcome.get(outcome_id, [])
-            if not self._sync_links(outcome_id, parents, links, batch):
+            made = None if local else self._foreign_links.setdefault(outcome_id, {})
+            if not self._sync_links(outcome_id, parents, links, batch, made):
                 fields = replace(fields, workflow_state="deleted")
         if local:
             batch.outcomes.append(_outcome_write(outcome_id, record, fields, prior, scope.ref))
@@ -328,23 +354,38 @@ class BatchPlanner:
         parents: Sequence[int],
         links: list[StoredLink],
         batch: BatchWrite,
+        made: dict[int, LinkWrite] | None,
     ) -> bool:
         """Link the outcome into ``parents`` and unlink it from the other groups of this
-        context and those below it; whether it stays linked anywhere."""
-        contexts, here = self._contexts, self.scope.ref
-        active = {link.group_id: link for link in links if link.workflow_state == "active"}
-        batch.links.extend(
-            LinkWrite(parent, outcome_id, contexts.get(parent, here))
-            for parent in parents
-            if parent not in active
-        )
-        unlinked = [
-            link.id
-            for group_id, link in active.items()
-            if group_id not in parents and link.context in self.scope.descendants
-        ]
-        batch.unlinks.extend(unlinked)
-        return bool(parents) or len(active) > len(unlinked)
+        context and those below it; whether it stays linked anywhere.
+
+        ``links`` are as the batch began: those it has retired since (a group deletion, or an
+        earlier row of an outcome of another context) are not active, and one that this row
+        names again is simply never retired. ``made``: the links earlier rows of this batch
+        made for the outcome (None for the import's own outcomes, which appear only once)."""
+        contexts, here, retired = self._contexts, self.scope.ref, batch.unlinks
+        active = {link.group_id: link for link in links
+                  if link.workflow_state == "active" and link.id not in retired}
+        made = made if made is not None else {}
+        for parent in parents:
+            if parent in active or parent in made:
+                continue
+            kept = retired and next((link for link in links if link.group_id == parent
+                                     and link.id in retired), None)
+            if kept:
+                retired.discard(kept.id)
+                active[parent] = kept
+            else:
+                made[parent] = LinkWrite(parent, outcome_id, contexts.get(parent, here))
+                batch.links.append(made[parent])
+        unlinked = [link.id for group_id, link in active.items()
+                    if group_id not in parents and link.context in self.scope.descendants]
+        retired.update(unlinked)
+        for group_id, write in list(made.items()):
+            if group_id not in parents and write.context in self.scope.descendants:
+                batch.links.remove(write)  # rare: an outcome of another context named again
+                del made[group_id]
+        return bool(parents) or len(active) + len(made) > len(unlinked)
 
     def _friendly_description(
         self,

@@ -94,6 +94,10 @@ class Lookup:
     #: Groups this import processed in earlier batches that rows name as parents.
     import_id: int | None = None
     parent_guids: set[str] = field(default_factory=set)
+    #: The group keys and ids of rows that delete a group: the store also answers with what
+    #: lies below those groups (:attr:`Existing.children`, :attr:`Existing.links_in`).
+    deleting_keys: set[GroupKey] = field(default_factory=set)
+    deleting_ids: set[int] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -107,6 +111,11 @@ class Existing:
     links_by_outcome: dict[int, list[StoredLink]] = field(default_factory=dict)
     #: The parents found, by vendor_guid (one per context).
     parents_by_guid: dict[str, list[StoredGroup]] = field(default_factory=dict)
+    #: Below each group a row deletes, down through active groups only (what Canvas's
+    #: ``destroy`` walks): the active child groups of each group, by parent id ...
+    children: dict[int, list[int]] = field(default_factory=dict)
+    #: ... and the active links in each of those groups, by group id.
+    links_in: dict[int, list[StoredLink]] = field(default_factory=dict)
 
 
 # The write values below are made once per row: they are not frozen, because a frozen
@@ -189,12 +198,13 @@ class BatchWrite:
     runner: str
     progress: int
     groups: list[GroupWrite] = field(default_factory=list)
-    #: Groups deleted with their whole subtree (groups below and every link in them).
-    deleted_groups: list[int] = field(default_factory=list)
+    #: Ids of existing groups to mark deleted (what lies below a deleted group: the planner
+    #: lists each one).
+    deleted_groups: set[int] = field(default_factory=set)
     outcomes: list[OutcomeWrite] = field(default_factory=list)
     links: list[LinkWrite] = field(default_factory=list)
     #: Ids of links to retire.
-    unlinks: list[int] = field(default_factory=list)
+    unlinks: set[int] = field(default_factory=set)
     friendly_descriptions: list[FriendlyDescriptionWrite] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
 

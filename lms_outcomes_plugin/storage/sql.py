@@ -412,6 +412,7 @@ class SqlBatch:
             await self._lookup_outcomes(lookup, existing)
         if lookup.group_keys or lookup.group_ids:
             await self._lookup_groups(lookup, existing)
+            await self._lookup_below(lookup, existing)
         if lookup.parent_guids:
             rows = await self._db.fetch(
                 self._sql(sql.SELECT_PARENTS),
@@ -434,6 +435,22 @@ class SqlBatch:
             key = (group.context.type, group.context.id, group.vendor_guid)
             if key in lookup.group_keys:
                 existing.groups_by_key[key] = group  # type: ignore[index]
+
+    async def _lookup_below(self, lookup: Lookup, existing: Existing) -> None:
+        """What lies below the existing groups the batch's rows delete."""
+        roots = {group.id for key, group in existing.groups_by_key.items()
+                 if key in lookup.deleting_keys}
+        roots.update(lookup.deleting_ids & existing.groups_by_id.keys())
+        if not roots:
+            return
+        rows = await self._db.fetch(self._sql(sql.SELECT_BELOW), (json.dumps(sorted(roots)),))
+        for group_id, parent_id, state in rows:
+            if state == "active":  # a root may also lie below another root
+                existing.children.setdefault(parent_id, []).append(group_id)
+        groups = [row[0] for row in rows]
+        for row in await self._db.fetch(self._sql(sql.SELECT_LINKS_IN), (json.dumps(groups),)):
+            link = _link(row)
+            existing.links_in.setdefault(link.group_id, []).append(link)
 
     async def _lookup_outcomes(self, lookup: Lookup, existing: Existing) -> None:
         rows = await self._db.fetch(
@@ -487,9 +504,7 @@ class SqlBatch:
             ])
         await self._stamp(sql.STAMP_GROUPS, stamp, [g.id for g in batch.groups if not g.changed])
         if batch.deleted_groups:
-            roots = [(group_id, now) for group_id in batch.deleted_groups]
-            await db.executemany(q(sql.DELETE_SUBTREE_LINKS), roots)
-            await db.executemany(q(sql.DELETE_SUBTREE_GROUPS), roots)
+            await db.execute(q(sql.DELETE_GROUPS), (now, json.dumps(sorted(batch.deleted_groups))))
 
     async def _apply_outcomes(self, batch: BatchWrite, now: Any) -> None:
         db, q = self._db, self._sql
@@ -522,7 +537,7 @@ class SqlBatch:
                 for link in batch.links
             ])
         if batch.unlinks:
-            await db.execute(q(sql.UNLINK), (now, json.dumps(batch.unlinks)))
+            await db.execute(q(sql.UNLINK), (now, json.dumps(sorted(batch.unlinks))))
         setting = [f for f in batch.friendly_descriptions if f.description is not None]
         if setting:
             await db.executemany(q(sql.SET_FRIENDLY), [

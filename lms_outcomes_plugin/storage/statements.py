@@ -81,22 +81,28 @@ WHERE id = ?
 # params: outcome_import_id, JSON [id, ...]
 STAMP_GROUPS = "UPDATE lms_outcomes_groups SET outcome_import_id = ? WHERE id IN ({ids})"
 STAMP_OUTCOMES = "UPDATE lms_outcomes_outcomes SET outcome_import_id = ? WHERE id IN ({ids})"
-_SUBTREE = """
-WITH RECURSIVE subtree(id) AS (
-    SELECT CAST(? AS BIGINT)
+# What lies below the groups a batch deletes, walked as Canvas's ``destroy`` walks: through
+# active child groups only. UNION (not UNION ALL) visits each group once, so the walk ends even
+# on a cycle an older version stored.
+# params: JSON [root id, ...]
+SELECT_BELOW = """
+WITH RECURSIVE below(id) AS (
+    SELECT id FROM lms_outcomes_groups WHERE id IN ({ids})
     UNION
-    SELECT g.id FROM lms_outcomes_groups g JOIN subtree s ON g.parent_id = s.id
+    SELECT g.id FROM lms_outcomes_groups g JOIN below b ON g.parent_id = b.id
+    WHERE g.workflow_state = 'active'
 )
+SELECT g.id, g.parent_id, g.workflow_state FROM lms_outcomes_groups g JOIN below b ON g.id = b.id
 """
-# params: root id, updated_at
-DELETE_SUBTREE_LINKS = f"""{_SUBTREE}
-UPDATE lms_outcomes_links SET workflow_state = 'deleted', updated_at = ?
-WHERE group_id IN (SELECT id FROM subtree) AND workflow_state != 'deleted'
+# params: JSON [group id, ...]
+SELECT_LINKS_IN = f"""
+SELECT {LINK_COLUMNS} FROM lms_outcomes_links
+WHERE group_id IN ({{ids}}) AND workflow_state = 'active' ORDER BY id
 """
-# params: root id, updated_at
-DELETE_SUBTREE_GROUPS = f"""{_SUBTREE}
+# params: updated_at, JSON [id, ...]
+DELETE_GROUPS = """
 UPDATE lms_outcomes_groups SET workflow_state = 'deleted', updated_at = ?
-WHERE id IN (SELECT id FROM subtree) AND workflow_state != 'deleted'
+WHERE id IN ({ids}) AND workflow_state != 'deleted'
 """
 
 _OUTCOME_FIELDS = (
