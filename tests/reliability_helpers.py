@@ -50,7 +50,14 @@ class Serve:
     SIGKILL of the server alone, and :meth:`reap` still ends the group by its id, whatever is
     left."""
 
-    def __init__(self, db: Path, logs: Path, *settings: str, storage: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Path,
+        logs: Path,
+        *settings: str,
+        storage: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         logs.mkdir(parents=True, exist_ok=True)
         self.stdout, self.stderr = logs / "serve.out", logs / "serve.err"
         args = [LMS_OUTCOMES, "serve", "--db", str(db), "--port", "0"]
@@ -60,7 +67,8 @@ class Serve:
             args += ["--setting", setting]
         # Temporary files in the test's folder, where a test can see what a server it SIGKILLs
         # leaves behind (on PostgreSQL, a copy of the upload being parsed would be one).
-        env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": ADMIN_TOKEN, "TMPDIR": str(logs)}
+        env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": ADMIN_TOKEN, "TMPDIR": str(logs),
+               **(env or {})}
         with self.stdout.open("w") as out, self.stderr.open("w") as err:
             self.process = subprocess.Popen(
                 args, stdout=out, stderr=err, env=env, start_new_session=True

@@ -15,7 +15,7 @@ from tornado.testing import bind_unused_port
 
 from lms_outcomes_plugin.host.app import EmbeddedHost
 from lms_outcomes_plugin.imports.parsing import WORKER_NICENESS
-from tests.reliability_helpers import descendants_of, has_exited
+from tests.reliability_helpers import Serve, descendants_of, has_exited
 from tests.toy_formats import HangingPlugin, SlowPlugin
 from tests.tree import Tree
 
@@ -145,3 +145,46 @@ async def _parse_workers_busy_with(tree: Tree, import_id: int) -> list[int]:
             return workers
         assert time.monotonic() < deadline, (state, workers)
         await asyncio.sleep(0.05)
+
+
+def test_serve_ends_on_sigterm_while_an_import_never_returns(
+    tmp_path: Path, storage_url: str, tree: Tree
+) -> None:
+    """``lms-outcomes serve``, with a format that never returns installed as a third party's
+    would be (an ``lms_outcomes`` entry point), ends on SIGTERM with status 0 and queues the
+    import again: shutdown waits ``shutdown_timeout`` for the batch, then stops the worker."""
+    extension = install_extension(tmp_path / "site")
+    server = Serve(
+        tmp_path / "lms.db", tmp_path / "logs", "lms_outcomes.shutdown_timeout=2",
+        storage=storage_url, env={"PYTHONPATH": f"{extension}{os.pathsep}{REPO}"},
+    )
+    try:
+        status, created = server.request(
+            "POST", "/api/v1/accounts/1/outcome_imports?import_type=hanging", b"x"
+        )
+        assert status == 200, created
+        server.wait_for("accounts/1", created["id"],
+                        lambda body: body["workflow_state"] == "importing", timeout=30)
+
+        assert server.terminate(timeout=30) == 0, server.output()
+    finally:
+        server.kill()
+    assert "Traceback" not in server.output()
+    assert import_state(tree, created["id"]) == ("created", 0)
+
+
+#: The checkout, for the extension's ``tests.toy_formats``.
+REPO = Path(__file__).resolve().parent.parent
+
+
+def install_extension(site: Path) -> Path:
+    """A folder holding a distribution as pip installs one: a module and its dist-info, with an
+    ``lms_outcomes`` entry point registering :class:`HangingPlugin`."""
+    info = site / "hanging_format-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hanging-format\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[lms_outcomes]\nhanging = hanging_format:plugin\n")
+    (site / "hanging_format.py").write_text(
+        "from tests.toy_formats import HangingPlugin\n\nplugin = HangingPlugin()\n"
+    )
+    return site
