@@ -11,7 +11,7 @@ from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, ParsedItem, 
 
 CANVAS_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "canvas"
 
-#: The Canvas spec's default header (REF §5 "H").
+#: The Canvas spec's default header ("H").
 H = "title,vendor_guid,object_type,parent_guids,calculation_method,calculation_int,workflow_state"
 
 

@@ -1,7 +1,7 @@
-"""The create route over real HTTP: REF §5.2 cases 11-28 with lms-outcomes' decisions, both upload
+"""The create route over real HTTP: Canvas's behaviour with lms-outcomes' decisions, both upload
 styles (raw and multipart ``attachment``), target groups, and the upload size cap.
 
-Cases 15, 20, 21 and the basics of 23/24 are in test_auth.py and test_import_end_to_end.py.
+Authorization and the basics of status are in test_auth.py and test_import_end_to_end.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The read side of the outcome tree over real HTTP (REF: canvas-outcome-read-api.md): the root
+"""The read side of the outcome tree over real HTTP, as Canvas's outcome group routes: the root
 group redirect, groups, subgroups, links, single outcomes, pagination and authorization, for
 accounts and for courses. Every answer is also validated against openapi.yaml by :class:`Api`.
 """
@@ -335,7 +335,7 @@ async def test_subgroups_are_abbreviated_by_title_without_deleted_ones(
 async def test_subgroups_and_links_sort_by_title_case_insensitively(
     api: Api, world: World, tree: Tree
 ) -> None:
-    """REF §1.2: Canvas orders by a collation key of the title (``order_by_title``,
+    """Canvas orders by a collation key of the title (``order_by_title``,
     ``order_by_outcome_title``), so "beta" sorts between "Alpha" and "Gamma"."""
     ctx = Ctx("account", world.account_id, "Springfield District")
     await run_import(api, ctx.path, csv_of([
@@ -522,7 +522,7 @@ async def test_outcome_group_links_by_link_id(api: Api, ctx: Ctx, tree: Tree) ->
     for link in only_groups.body:
         assert set(link["outcome"]) == OUTCOME_ABBREV_KEYS
         assert set(link["outcome_group"]) >= GROUP_FULL_KEYS
-    # A full-style group is the show route's, parent_outcome_group included (REF §2.2/§2.3).
+    # A full-style group is the show route's, parent_outcome_group included.
     groups = [(await api.get(ctx.group_url(link["outcome_group"]["id"]))).body
               for link in full.body]
     assert [link["outcome_group"] for link in full.body] == groups
@@ -586,7 +586,7 @@ async def test_outcome_groups_index_is_full_style_by_id(
     assert page_of(links_of(second)["last"]) == (2, 3)
     assert "parent_outcome_group" not in everything.body[0]
     assert all(set(group) >= GROUP_FULL_KEYS for group in everything.body)
-    # Full style, as the show route: a group that is not a root has its parent (REF §2.2).
+    # Full style, as the show route: a group that is not a root has its parent.
     shown = [(await api.get(ctx.group_url(group_id))).body for group_id in ids]
     assert everything.body == shown
 
@@ -706,7 +706,7 @@ async def test_per_page(api: Api, ctx: Ctx, tree: Tree) -> None:
 
 @pytest.mark.gen_test(timeout=30)
 async def test_per_page_that_is_not_a_number_is_one(api: Api, world: World, tree: Tree) -> None:
-    """REF §3: ``per_page.to_i.clamp(1, 100)``; Ruby's to_i makes garbage 0, so 1."""
+    """Canvas's ``per_page.to_i.clamp(1, 100)``; Ruby's to_i makes garbage 0, so 1."""
     ctx = Ctx("account", world.account_id, "Springfield District")
     root = await many_outcomes(api, ctx, tree, count=3)
     response = await api.get(ctx.group_url(root, "/outcomes?per_page=lots"))
@@ -756,8 +756,8 @@ async def test_pages_and_their_links(api: Api, ctx: Ctx, tree: Tree) -> None:
 
 @pytest.mark.gen_test(timeout=30)
 async def test_the_link_header_to_the_letter(api: Api, world: World, tree: Tree) -> None:
-    """REF §3: rels current,next,prev,first,last joined by ",", absolute URLs keeping the other
-    query parameters sorted and URL-encoded, without access_token."""
+    """Canvas's Link header: rels current,next,prev,first,last joined by ",", absolute URLs
+    keeping the other query parameters sorted and URL-encoded, without access_token."""
     ctx = Ctx("account", world.account_id, "Springfield District")
     root = await many_outcomes(api, ctx, tree, count=5)
     path = ctx.group_url(root, "/outcomes")

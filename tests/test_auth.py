@@ -62,7 +62,7 @@ async def test_user_without_permission_is_unauthorized(
 async def test_manage_without_import_cannot_create(
     api: Api, world: World, lms: EmbeddedHost
 ) -> None:
-    """REF case 20 and 21: create needs import_outcomes; show accepts manage_outcomes."""
+    """As Canvas: create needs import_outcomes; show accepts manage_outcomes."""
     manager = await user_with(lms, ("manage_outcomes", "account", world.account_id))
     importer = await user_with(lms, ("import_outcomes", "account", world.account_id))
 

@@ -125,7 +125,7 @@ def read_file(path: Path) -> FileTree:
             "calculation_method": row["calculation_method"],
             "calculation_int": int(row["calculation_int"]),
             "ratings": ratings,
-            # No mastery_points column: Canvas takes the top rating's points (REF §5).
+            # No mastery_points column: Canvas takes the top rating's points.
             "mastery_points": ratings[0]["points"],
             "points_possible": ratings[0]["points"],
             "parents": sorted(parents or ["ROOT"]),

@@ -1,5 +1,5 @@
-"""Canvas's import semantics (REF §4, cases 1-10 and 55-96), through real HTTP and real SQLite,
-each asserting the tree afterwards."""
+"""Canvas's import semantics (what each row does, as Canvas's importer and its specs define
+it), through real HTTP and real SQLite, each asserting the tree afterwards."""
 
 from __future__ import annotations
 
@@ -567,7 +567,7 @@ async def test_94_friendly_descriptions(api: Api, world: World, tree: Tree) -> N
 
 @pytest.mark.gen_test(timeout=30)
 async def test_ratings_and_mastery_on_reimport(api: Api, world: World, tree: Tree) -> None:
-    """REF §3.6: the rubric changes only when the file changes it; new ratings without
+    """As in Canvas, the rubric changes only when the file changes it; new ratings without
     mastery points reset mastery to the top rating."""
     ctx = account(world)
     header = [*H, "mastery_points", "ratings"]

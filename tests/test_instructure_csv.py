@@ -1,5 +1,5 @@
-"""The instructure_csv format at Canvas parity: REF §3 and the format-level cases of REF §5
-(29-45, 48, 53-55, 97-109), decisions 4-7 and 11, and Canvas's own fixture files."""
+"""The instructure_csv format at Canvas parity: Canvas's CSV rules and
+the format-level cases of its specs, our decisions 4-7 and 11, and Canvas's own fixture files."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ BOM = "\ufeff"
 
 FILE_FAILURES = [
     ("29 empty file", "", "File has no data"),
-    ("BOM alone (REF §6.20)", BOM, "File has no data"),
+    ("BOM alone", BOM, "File has no data"),
     (
         "30 missing required",
         lines("parent_guids,ratings", "a,1"),
@@ -382,7 +382,7 @@ def test_40_parents_are_left_to_the_engine() -> None:
 
 
 def test_engine_checks_are_not_the_formats() -> None:
-    # REF 46, 47, 49-51: calculation methods, ranges and lengths are validated later.
+    # Calculation methods, ranges and lengths are validated later.
     data = lines(
         H,
         outcome_row(vendor_guid="o1", calculation_method="goofy"),
@@ -435,7 +435,7 @@ def test_98_mastery_points_and_ratings() -> None:
         ("fr", '" 123 456,5678 "', 123456.5678),  # 100
         ("fr", '"123\u202f456,5"', 123456.5),  # CLDR's own fr group symbol
         ("fr", "1.5", 1.5),  # the separator is replaced, never required
-        ("en", '"1,5"', 15.0),  # Canvas's naive delimiter removal (REF §6.16)
+        ("en", '"1,5"', 15.0),  # Canvas's naive delimiter removal
         ("de", '"1.234,5"', 1234.5),
         ("en-GB", "2.5", 2.5),
         ("xx", "2.5", 2.5),  # unknown locales read as English

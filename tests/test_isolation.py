@@ -318,9 +318,9 @@ async def test_a_file_naming_b_objects_cannot_touch_them(
     api: Api, world: World, tree: Tree, a_token: str
 ) -> None:
     """``canvas_outcome:<id of B's outcome>`` and B's plain outcome guids are row errors
-    (REF case 64); ``canvas_outcome_group:<id of B's group>`` creates a new group in A (REF
-    case 72), and so does B's plain group guid; B's groups are no parents in A; a ``course_id``
-    of B's course is refused (REF case 58). B's rows are unchanged, byte for byte."""
+    (as in Canvas); ``canvas_outcome_group:<id of B's group>`` creates a new group in A (as
+    in Canvas), and so does B's plain group guid; B's groups are no parents in A; a ``course_id``
+    of B's course is refused (as Canvas refuses it). B's rows are unchanged, byte for byte."""
     setup = await prepare(api, world, tree, a_token)
     a_api = as_a(api, setup)
     a = setup.a.place

@@ -1,4 +1,4 @@
-"""Canvas-style import specs as CSV (REF §5's H, O and G), run through the API."""
+"""Canvas-style import specs as CSV (the H, O and G of Canvas's importer specs), run via HTTP."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ from tests.store_tables import Tree
 
 __all__ = ["G", "H", "O", "Tree", "csv_of", "run_import"]
 
-#: The header of Canvas's import specs (REF §5's ``H``).
+#: The header of Canvas's import specs (``H``).
 H = ["title", "vendor_guid", "object_type", "parent_guids", "calculation_method",
      "calculation_int", "workflow_state"]
 
 
-def O(**cells: str) -> dict[str, str]:  # noqa: E743 - named after REF §5's O(...)
+def O(**cells: str) -> dict[str, str]:  # noqa: E743 - named after Canvas's specs' O(...)
     """An outcome row with the spec's defaults (``calculation_method=highest``)."""
     return {"title": "title", "object_type": "outcome", "calculation_method": "highest", **cells}
 
 
 def G(**cells: str) -> dict[str, str]:
-    """A group row (REF §5's G(...))."""
+    """A group row (Canvas's specs' G(...))."""
     return {"title": "title", "object_type": "group", **cells}
 
 

@@ -1,4 +1,4 @@
-"""One data row -> a record or a row error, with Canvas's checks in Canvas's order (REF §3.5).
+"""One data row -> a record or a row error, with Canvas's checks in Canvas's order.
 
 The order is: the size of every cell (``max_cell_bytes``, before any cell is used), UTF-8 of
 every cell, the blank-row skip, ratings, mastery points, calculation_int (decision 11), the
