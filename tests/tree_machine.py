@@ -558,10 +558,13 @@ def check_linked_outcomes(tree: Tree, links: list[tuple[Any, ...]]) -> None:
 
 
 def _retires_across_batches(rows: list[Row]) -> bool:
-    """Whether a group deletion may take down what a later batch of the file brings back: that
-    is retired and restored again by a re-import (its updated_at moves, nothing else)."""
+    """Whether a row may retire what a later batch of the file brings back (a group deletion,
+    or an outcome of another context named again): a re-import retires and restores it again,
+    so its updated_at moves, and nothing else."""
+    outcomes = [row.ref for row in rows if row.kind == "outcome"]
     deletes = any(row.kind == "group" and row.state == "deleted" for row in rows)
-    return deletes and len(rows) > BATCH_SIZE
+    repeats = len(set(outcomes)) < len(outcomes)
+    return (deletes or repeats) and len(rows) > BATCH_SIZE
 
 
 def _without_times(snapshot: list[list[tuple[Any, ...]]]) -> list[list[tuple[Any, ...]]]:
