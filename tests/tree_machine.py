@@ -561,7 +561,7 @@ def _retires_across_batches(rows: list[Row]) -> bool:
     """Whether a row may retire what a later batch of the file brings back (a group deletion,
     or an outcome of another context named again): a re-import retires and restores it again,
     so its updated_at moves, and nothing else."""
-    outcomes = [row.ref for row in rows if row.kind == "outcome"]
+    outcomes = [row.ref.lstrip("@") for row in rows if row.kind == "outcome"]
     deletes = any(row.kind == "group" and row.state == "deleted" for row in rows)
     repeats = len(set(outcomes)) < len(outcomes)
     return (deletes or repeats) and len(rows) > BATCH_SIZE
