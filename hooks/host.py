@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from hooks import lms_hookspec
+from . import lms_hookspec
 
-if TYPE_CHECKING:  # hooks depends on pluggy alone at run time
+if TYPE_CHECKING:  # lms_hooks depends on pluggy alone at run time
     from tornado.httputil import HTTPServerRequest
 
 ContextType = Literal["account", "course"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 
-from hooks import lms_hookimpl
-from hooks.host import LmsHost, Rule
+from lms_hooks import lms_hookimpl
+from lms_hooks.host import LmsHost, Rule
 from lms_outcomes_plugin.service import OutcomesService
 
 _services: weakref.WeakKeyDictionary[LmsHost, OutcomesService] = weakref.WeakKeyDictionary()

@@ -9,8 +9,8 @@ from types import ModuleType
 
 import pytest
 
-import hooks.host
-import hooks.outcomes
+import lms_hooks.host
+from lms_outcomes_plugin import hookspecs as outcomes_hookspecs
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
 
@@ -25,7 +25,7 @@ def hookspecs(module: ModuleType) -> dict[str, str]:
     return specs
 
 
-ALL_SPECS = {**hookspecs(hooks.host), **hookspecs(hooks.outcomes)}
+ALL_SPECS = {**hookspecs(lms_hooks.host), **hookspecs(outcomes_hookspecs)}
 DOCUMENTED = re.findall(r"^### (\w+\(.*\))$", DOCS.read_text("utf-8"), flags=re.MULTILINE)
 
 
@@ -47,3 +47,4 @@ def test_every_hook_is_documented_with_its_signature(name: str) -> None:
 
 def test_docs_name_no_hook_that_does_not_exist() -> None:
     assert set(DOCUMENTED) <= set(ALL_SPECS.values())
+

@@ -20,8 +20,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from tornado.testing import bind_unused_port
 
-from hooks import lms_hookimpl
-from hooks.host import PERMISSIONS, Context, ContextType, HostUser, InvalidAccessToken, LmsHost
+from lms_hooks import lms_hookimpl
+from lms_hooks.host import PERMISSIONS, Context, ContextType, HostUser, InvalidAccessToken, LmsHost
 from lms_outcomes_plugin.host.app import EmbeddedHost, make_http_server
 from lms_outcomes_plugin.host.db import HostDatabase, HostDataError, hash_token
 from tests.canvas_bodies import INVALID_TOKEN, NOT_FOUND, UNAUTHENTICATED, UNAUTHORIZED
