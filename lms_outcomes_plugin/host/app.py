@@ -238,12 +238,6 @@ class EmbeddedHost:
             chain = (await self.db.account_chain(context.id))[1:]
         return [account.context for account in chain]
 
-    async def root_account(self, context: Context) -> Context:
-        account = await self.db.account(context.root_account_id)
-        if account is None:
-            raise LookupError(f"root account {context.root_account_id} does not exist")
-        return account.context
-
     async def subcontexts(self, account: Context) -> Sequence[Context]:
         if account.type != "account":
             return []
