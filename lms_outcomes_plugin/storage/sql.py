@@ -444,10 +444,11 @@ class SqlBatch:
         if not roots:
             return
         rows = await self._db.fetch(self._sql(sql.SELECT_BELOW), (json.dumps(sorted(roots)),))
-        for group_id, parent_id, state in rows:
-            if state == "active":  # a root may also lie below another root
-                existing.children.setdefault(parent_id, []).append(group_id)
         groups = [row[0] for row in rows]
+        reached = set(groups)
+        for group_id, parent_id, state in rows:
+            if state == "active" and parent_id in reached:  # a root may lie below another
+                existing.children.setdefault(parent_id, []).append(group_id)
         for row in await self._db.fetch(self._sql(sql.SELECT_LINKS_IN), (json.dumps(groups),)):
             link = _link(row)
             existing.links_in.setdefault(link.group_id, []).append(link)

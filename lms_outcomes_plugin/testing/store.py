@@ -358,7 +358,37 @@ class StoreConformance:
         assert "missing" not in found.parents_by_guid
 
     @with_open_store
-    async def test_a_deleted_group_takes_its_subtree_and_links(self, store: Store) -> None:
+    async def test_a_lookup_shows_what_lies_below_the_groups_a_batch_deletes(
+        self, store: Store
+    ) -> None:
+        """Down through active groups only (a deleted group's active children are not
+        reached), with the active links in each group reached."""
+        claimed = await running(store)
+        root = await store.root_group(ACCOUNT, "Account 1")
+        async with store.batch() as tx:
+            (top, below, hidden, under), (outcome,) = await tx.reserve_ids(4, 1)
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 10,
+                groups=[GroupWrite(top, ACCOUNT, "top", "Top", "", "active", root),
+                        GroupWrite(below, ACCOUNT, "below", "Below", "", "active", top),
+                        GroupWrite(hidden, ACCOUNT, "hidden", "Hidden", "", "deleted", top),
+                        GroupWrite(under, ACCOUNT, "under", "Under", "", "active", hidden)],
+                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o-1", FIELDS)],
+                links=[LinkWrite(below, outcome, ACCOUNT), LinkWrite(under, outcome, ACCOUNT)],
+            ))  # fmt: skip
+        key = (ACCOUNT.type, ACCOUNT.id, "top")
+        async with store.batch() as tx:
+            existing = await tx.lookup(Lookup(
+                group_keys={key}, deleting_keys={key}, import_id=claimed.id
+            ))  # fmt: skip
+        assert existing.children == {top: [below]}
+        assert [(link.group_id, link.outcome_id) for link in existing.links_in[below]] == [
+            (below, outcome)
+        ]
+        assert set(existing.links_in) == {below}
+
+    @with_open_store
+    async def test_deleted_groups_and_unlinks_retire_what_they_list(self, store: Store) -> None:
         claimed = await running(store)
         root = await store.root_group(ACCOUNT, "Account 1")
         async with store.batch() as tx:
@@ -370,13 +400,16 @@ class StoreConformance:
                 outcomes=[OutcomeWrite(outcome, ACCOUNT, "o-1", FIELDS)],
                 links=[LinkWrite(below, outcome, ACCOUNT)],
             ))  # fmt: skip
+        [link], _ = await store.group_links(below, EVERYTHING)
         async with store.batch() as tx:
-            await tx.apply(BatchWrite(claimed.id, "runner-1", 20, deleted_groups=[top]))
-        assert await store.subgroups(root, EVERYTHING) == ([], 0)
-        gone = await store.get_group(below)
-        assert gone is not None
-        assert gone.workflow_state == "deleted"
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 20, deleted_groups={below}, unlinks={link.link.id}
+            ))  # fmt: skip
         assert await store.group_links(below, EVERYTHING) == ([], 0)
+        gone, kept = await store.get_group(below), await store.get_group(top)
+        assert gone is not None
+        assert kept is not None
+        assert (gone.workflow_state, kept.workflow_state) == ("deleted", "active")
 
     @with_open_store
     async def test_a_batch_of_an_import_taken_over_writes_nothing(self, store: Store) -> None:
