@@ -1,33 +1,24 @@
-"""The contracts between a Tornado LMS host, lms-outcomes and lms-outcomes' own extensions.
+"""The contracts between a Tornado LMS host and its plugins: pluggy project ``lms``.
 
-This package depends on pluggy alone. It holds hook specifications and their markers, nothing
-that runs. Two pluggy projects live here:
+Installed as ``lms_hooks`` (this folder is ``hooks/`` in the repository): a host app's own
+``hooks`` module, or PyPI's ``hooks`` distribution, cannot shadow it. Import it by that name::
 
-* ``lms``: what a host calls on its plugins (:mod:`hooks.host`), entry-point group ``lms``;
-* ``lms_outcomes``: what lms-outcomes calls on its extensions (:mod:`hooks.outcomes`),
-  entry-point group ``lms_outcomes``.
+    import lms_hooks.host
+    from lms_hooks import lms_hookimpl
+
+This package depends on pluggy alone and holds only what any LMS plugin shares with its host:
+the ``lms`` hook specifications (:mod:`lms_hooks.host`), their markers and the
+:class:`~lms_hooks.host.LmsHost` protocol. A plugin's own extension hooks live with that plugin
+(lms-outcomes': ``lms_outcomes_plugin.hookspecs``).
 """
 
 import pluggy
 
 LMS_PROJECT = "lms"
-OUTCOMES_PROJECT = "lms_outcomes"
 
-#: Marks a function as a specification of an ``lms`` hook (used by :mod:`hooks.host`).
+#: Marks a function as a specification of an ``lms`` hook (used by :mod:`lms_hooks.host`).
 lms_hookspec = pluggy.HookspecMarker(LMS_PROJECT)
 #: Marks a function as an implementation of an ``lms`` hook (used by plugins of a host).
 lms_hookimpl = pluggy.HookimplMarker(LMS_PROJECT)
 
-#: Marks a function as a specification of an ``lms_outcomes`` hook.
-outcomes_hookspec = pluggy.HookspecMarker(OUTCOMES_PROJECT)
-#: Marks a function as an implementation of an ``lms_outcomes`` hook (used by extensions).
-outcomes_hookimpl = pluggy.HookimplMarker(OUTCOMES_PROJECT)
-
-__all__ = [
-    "LMS_PROJECT",
-    "OUTCOMES_PROJECT",
-    "lms_hookimpl",
-    "lms_hookspec",
-    "outcomes_hookimpl",
-    "outcomes_hookspec",
-]
+__all__ = ["LMS_PROJECT", "lms_hookimpl", "lms_hookspec"]

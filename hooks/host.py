@@ -9,7 +9,9 @@ entry points, and then:
 3. when it stops, awaits :func:`lms_shutdown` before closing the IOLoop.
 
 Every hook gets the host itself, an object satisfying :class:`LmsHost`: plugins never invent
-users, contexts or permissions of their own.
+users, contexts or permissions of their own. The host passes the same object to all three hooks
+(a plugin recognizes its host by identity, ``is``); it need not be hashable or
+weak-referenceable, so a ``@dataclass`` host is fine.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from hooks import lms_hookspec
+from . import lms_hookspec
 
-if TYPE_CHECKING:  # hooks depends on pluggy alone at run time
+if TYPE_CHECKING:  # lms_hooks depends on pluggy alone at run time
     from tornado.httputil import HTTPServerRequest
 
 ContextType = Literal["account", "course"]
@@ -76,11 +78,22 @@ class LmsHost(Protocol):
 
         Hosts accept ``Authorization: Bearer <token>`` and, failing that, an ``access_token``
         query parameter. A token that matches no user raises :class:`InvalidAccessToken`.
+
+        Never a session cookie: the plugins' API handlers turn Tornado's XSRF check off (their
+        clients send tokens, not forms), so a request another site makes a browser send, with
+        the browser's cookies, must not authenticate here.
         """
         ...
 
     async def find_context(self, type: ContextType, id: int | str) -> Context | None:
-        """The account or course with this id, or ``None`` when there is none."""
+        """The account or course with this id, or ``None`` when there is none.
+
+        ``id`` is often raw client input: the URL path segment as sent (``"12"``, but also
+        ``"self"``, ``"sis_account_id:x"``, ``"0012"``, ``"-1"``, ``"1e3"``, 5,000 digits or any
+        other text) or a CSV cell (a ``course_id`` column). Answer ``None`` for whatever names
+        no context of yours (raise nothing); ids the host understands besides its integers
+        (e.g. ``self``) are the host's to resolve. An ``int`` comes from the plugin's records.
+        """
         ...
 
     async def account_chain(self, context: Context) -> Sequence[Context]:
@@ -91,13 +104,16 @@ class LmsHost(Protocol):
         """
         ...
 
-    async def root_account(self, context: Context) -> Context:
-        """The root account of ``context`` (the account itself when it is a root account)."""
-        ...
-
     async def subcontexts(self, account: Context) -> Sequence[Context]:
         """Every sub-account below ``account``, at any depth, and every course in any of them
-        or in ``account`` itself."""
+        or in ``account`` itself.
+
+        This is the reach of an import into ``account``: when a re-import moves an outcome or
+        deletes it, links are retired only in ``account`` and these contexts (a link in any
+        other context, another root account's say, is never touched), and a ``course_id`` row
+        may put groups only into courses listed here. Leave a context out and imports into
+        ``account`` leave its links as they are.
+        """
         ...
 
     async def has_permission(self, user: HostUser, context: Context, permission: str) -> bool:

@@ -1,7 +1,9 @@
 """lms-outcomes: Canvas's Outcome Imports API as a plugin for Tornado LMS hosts.
 
 The public API for extension authors: the hook marker, the import-format protocol, the records a
-format yields and the errors it raises. A new ``import_type`` is a class with a ``name`` and a
+format yields, the progress it may report and the errors it raises (the hooks themselves are in
+:mod:`lms_outcomes_plugin.hookspecs`, the checks an extension's tests can run in
+:mod:`lms_outcomes_plugin.testing`). A new ``import_type`` is a class with a ``name`` and a
 ``parse`` method, registered from a module listed in the ``lms_outcomes`` entry-point group::
 
     from lms_outcomes_plugin import hookimpl
@@ -11,13 +13,15 @@ format yields and the errors it raises. A new ``import_type`` is a class with a 
         registry.add(MyFormat())
 """
 
-from hooks import outcomes_hookimpl as hookimpl
 from lms_outcomes_plugin.formats import DEFAULT_IMPORT_TYPE, FormatOptions, ImportFormat
+from lms_outcomes_plugin.hookspecs import hookimpl
 from lms_outcomes_plugin.records import (
     DataFormatError,
+    FormatOutput,
     GroupRecord,
     OutcomeRecord,
     ParsedItem,
+    Progress,
     Rating,
     RowError,
 )
@@ -26,10 +30,12 @@ __all__ = [
     "DEFAULT_IMPORT_TYPE",
     "DataFormatError",
     "FormatOptions",
+    "FormatOutput",
     "GroupRecord",
     "ImportFormat",
     "OutcomeRecord",
     "ParsedItem",
+    "Progress",
     "Rating",
     "RowError",
     "hookimpl",

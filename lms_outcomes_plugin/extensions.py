@@ -7,6 +7,7 @@ There is no module-level manager: each host's plugin instance builds its own.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Iterable
@@ -15,9 +16,10 @@ from typing import Any
 
 import pluggy
 
-import hooks.outcomes
-from hooks import OUTCOMES_PROJECT
+from lms_hooks.host import LmsHost
+from lms_outcomes_plugin import hookspecs
 from lms_outcomes_plugin.formats import ImportFormatRegistry
+from lms_outcomes_plugin.models import OutcomeImport
 from lms_outcomes_plugin.storage import StorageBackendRegistry
 
 log = logging.getLogger(__name__)
@@ -34,41 +36,63 @@ def make_plugin_manager(
     extra_plugins: Iterable[Any] = (), *, load_entry_points: bool = True
 ) -> pluggy.PluginManager:
     """A manager with the built-ins, ``extra_plugins`` (objects or modules a host passes in
-    its settings) and, unless told not to, every ``lms_outcomes`` entry point."""
-    pm = pluggy.PluginManager(OUTCOMES_PROJECT)
-    pm.add_hookspecs(hooks.outcomes)
+    its settings) and, unless told not to, every ``lms_outcomes`` entry point. An
+    implementation of a hook that does not exist (a misspelled name) is an error here."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
     for name in BUILTIN_EXTENSIONS:
         pm.register(__import__(name, fromlist=["_"]), name=name)
     for plugin in extra_plugins:
         pm.register(plugin)
     if load_entry_points:
-        pm.load_setuptools_entrypoints(OUTCOMES_PROJECT)
+        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+    _check_pending(pm)
     return pm
+
+
+def _check_pending(pm: pluggy.PluginManager) -> None:
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as error:
+        known = ", ".join(sorted(name for name in vars(hookspecs) if name.startswith("lms_")))
+        raise pluggy.PluginValidationError(
+            error.plugin, f"{error}; the {hookspecs.PROJECT} hooks are: {known}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
 class Extensions:
-    """What the extensions provide, collected once at startup."""
+    """What the extensions provide, collected once at startup for one host."""
 
     plugin_manager: pluggy.PluginManager
+    host: LmsHost
     formats: ImportFormatRegistry
     storage_backends: StorageBackendRegistry
 
     @classmethod
-    def collect(cls, pm: pluggy.PluginManager) -> Extensions:
+    def collect(cls, pm: pluggy.PluginManager, host: LmsHost) -> Extensions:
         formats = ImportFormatRegistry()
-        pm.hook.lms_outcomes_register_import_formats(registry=formats)
+        pm.hook.lms_outcomes_register_import_formats(registry=formats, host=host)
         backends = StorageBackendRegistry()
-        pm.hook.lms_outcomes_register_storage_backends(registry=backends)
-        return cls(pm, formats, backends)
+        pm.hook.lms_outcomes_register_storage_backends(registry=backends, host=host)
+        return cls(pm, host, formats, backends)
 
-    async def import_finished(self, outcome_import: Any) -> None:
-        """Tell every extension an import ended; their failures are logged, never raised."""
-        impls = self.plugin_manager.hook.lms_outcomes_import_finished.get_hookimpls()
-        for impl in impls:
-            try:
-                result = impl.function(outcome_import=outcome_import)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("lms_outcomes_import_finished failed in %s", impl.plugin_name)
+    async def import_finished(self, outcome_import: OutcomeImport) -> None:
+        """Tell the extensions an import ended, through pluggy (its order, its wrappers), and
+        await what they return. Their failures are logged, never raised."""
+        try:
+            results = self.plugin_manager.hook.lms_outcomes_import_finished(
+                outcome_import=outcome_import, host=self.host
+            )
+        except Exception:
+            log.exception("lms_outcomes_import_finished failed for import %d", outcome_import.id)
+            return
+        awaitables = [result for result in results if inspect.isawaitable(result)]
+        # Side by side: a slow extension (a webhook) does not hold the others up.
+        outcomes = await asyncio.gather(*awaitables, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                log.error(
+                    "lms_outcomes_import_finished failed for import %d", outcome_import.id,
+                    exc_info=outcome,
+                )

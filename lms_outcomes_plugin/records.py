@@ -97,5 +97,29 @@ class OutcomeRecord:
     indirect_parents: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a format is through its work, for a format whose reading says nothing of it.
+
+    An import's progress is how far the format has read its file, which is right for a format
+    that reads as it yields. One that reads the whole file first (``json.load``, a zip archive)
+    would jump to the end at once: it yields ``Progress(done, total)`` values between its
+    records instead (``done`` of ``total`` units of its choosing: records, members), and from
+    the first one on, progress follows them. Progress never goes back, whatever they say.
+    """
+
+    done: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.done <= self.total or self.total < 1:
+            raise ValueError(
+                f"Progress(done={self.done}, total={self.total}): done must be from 0 to "
+                "total, and total at least 1"
+            )
+
+
 Record = GroupRecord | OutcomeRecord
 ParsedItem = GroupRecord | OutcomeRecord | RowError
+#: What a format's ``parse`` yields: the items the engine applies, and progress markers.
+FormatOutput = GroupRecord | OutcomeRecord | RowError | Progress

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hooks.host import LmsHost
+from lms_hooks.host import LmsHost
 from lms_outcomes_plugin.api import imports, openapi, outcomes
 from lms_outcomes_plugin.extensions import Extensions, make_plugin_manager
 from lms_outcomes_plugin.formats import ImportFormatRegistry
@@ -24,7 +24,7 @@ class OutcomesService:
         pm = make_plugin_manager(
             self.settings.extra_plugins, load_entry_points=self.settings.load_entry_points
         )
-        self.extensions = Extensions.collect(pm)
+        self.extensions = Extensions.collect(pm, host)
         self.store: Store = self.extensions.storage_backends.create(
             self.settings.storage_url, self.settings.backend
         )

@@ -42,6 +42,14 @@ OPENAPI_YAML = Path(lms_outcomes_plugin.api.__file__).with_name("openapi.yaml")
 POSTGRES_TEMPLATE = "lms_outcomes_template"
 
 
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait for ``condition`` (e.g. an event an extension is told of after an import ended)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"not within {seconds}s"
+        await asyncio.sleep(0.01)
+
+
 def fixture_bytes(name: str) -> bytes:
     """A file of tests/fixtures, byte for byte (e.g. ``canvas/demo.csv``)."""
     return (FIXTURES / name).read_bytes()
@@ -126,11 +134,17 @@ def host_base_url() -> str:
 
 
 @pytest.fixture
+def host_settings(plugin_settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The host's settings of every plugin; tests of other plugins (extensions) add theirs."""
+    return {"lms_outcomes": plugin_settings}
+
+
+@pytest.fixture
 def lms(
-    io_loop: IOLoop, db_path: Path, plugin_settings: dict[str, Any], host_base_url: str
+    io_loop: IOLoop, db_path: Path, host_settings: dict[str, dict[str, Any]], host_base_url: str
 ) -> Iterator[EmbeddedHost]:
     """The embedded host, opened and started, with its Application built; shut down after."""
-    host = EmbeddedHost(db_path, base_url=host_base_url, settings={"lms_outcomes": plugin_settings})
+    host = EmbeddedHost(db_path, base_url=host_base_url, settings=host_settings)
     io_loop.run_sync(host.open)
     host.app = host.make_app()  # type: ignore[attr-defined]
     io_loop.run_sync(host.startup)

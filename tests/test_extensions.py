@@ -1,48 +1,82 @@
-"""Extensions: import formats and events registered through the lms_outcomes hooks."""
+"""Extensions: import formats and events registered through the lms_outcomes hooks, called
+through pluggy (its order, its wrappers), with the host and so their own settings."""
 
 from __future__ import annotations
 
-import sys
-import textwrap
-from collections.abc import Iterator
-from pathlib import Path
+import logging
+from collections.abc import Generator
 from typing import Any
 
+import pluggy
 import pytest
 
+from lms_hooks.host import LmsHost
 from lms_outcomes_plugin import hookimpl
 from lms_outcomes_plugin.extensions import Extensions, make_plugin_manager
 from lms_outcomes_plugin.formats import DuplicateImportFormat
-from tests.conftest import Api, World
+from lms_outcomes_plugin.models import OutcomeImport
+from tests.conftest import Api, World, until
 from tests.toy_formats import LinesFormat
+
+#: What the event plugins below saw, in the order they saw it.
+CALLS: list[Any] = []
 
 
 class LinesPlugin:
-    def __init__(self) -> None:
-        self.finished: list[dict[str, Any]] = []
+    """A format and an event that reads its own settings through the host."""
 
     @hookimpl
     def lms_outcomes_register_import_formats(self, registry: Any) -> None:
         registry.add(LinesFormat())
 
     @hookimpl
-    async def lms_outcomes_import_finished(self, outcome_import: Any) -> None:
-        self.finished.append(outcome_import.as_json())
+    async def lms_outcomes_import_finished(
+        self, outcome_import: OutcomeImport, host: LmsHost
+    ) -> None:
+        channel = host.plugin_settings("lines_events")["channel"]
+        CALLS.append((channel, outcome_import.as_json()))
+
+
+class FirstPlugin:
+    """Takes none of the hook's arguments (pluggy passes the subset it names)."""
+
+    @hookimpl(tryfirst=True)
+    def lms_outcomes_import_finished(self) -> None:
+        CALLS.append("first")
+
+
+class WrapperPlugin:
+    @hookimpl(wrapper=True)
+    def lms_outcomes_import_finished(
+        self, outcome_import: OutcomeImport
+    ) -> Generator[None, list[Any], list[Any]]:
+        CALLS.append("wrapper before")
+        results = yield
+        CALLS.append(f"wrapper after {len(results)} result(s)")
+        return results
+
+
+class FailingPlugin:
+    @hookimpl
+    async def lms_outcomes_import_finished(self, outcome_import: OutcomeImport) -> None:
+        raise RuntimeError("the webhook is down")
 
 
 @pytest.fixture
-def lines_plugin() -> LinesPlugin:
-    return LinesPlugin()
+def plugin_settings(plugin_settings: dict) -> dict:
+    CALLS.clear()
+    plugins = [FailingPlugin(), LinesPlugin(), FirstPlugin(), WrapperPlugin()]
+    return {**plugin_settings, "extra_plugins": plugins}
 
 
 @pytest.fixture
-def plugin_settings(plugin_settings: dict, lines_plugin: LinesPlugin) -> dict:
-    return {**plugin_settings, "extra_plugins": [lines_plugin]}
+def host_settings(host_settings: dict) -> dict:
+    return {**host_settings, "lines_events": {"channel": "#outcomes"}}
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_plugin_import_type_is_used_by_post(
-    api: Api, world: World, lines_plugin: LinesPlugin
+async def test_a_plugin_import_type_is_used_by_post_and_its_events_called_through_pluggy(
+    api: Api, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     imports = f"/api/v1/accounts/{world.account_id}/outcome_imports"
     body = b"group g1 Reading\noutcome o1 g1 Decode words\nbogus x\n"
@@ -51,12 +85,24 @@ async def test_a_plugin_import_type_is_used_by_post(
         f"{imports}?import_type=lines", body=body, headers={"Content-Type": "text/plain"}
     )
     done = await api.wait_for_import(f"{imports}/{created.body['id']}")
+    await until(lambda: len(CALLS) == 4)
 
     assert created.body["data"] == {"import_type": "lines"}
     assert done.body["workflow_state"] == "succeeded"
     assert done.body["processing_errors"] == [[3, "unknown kind bogus"]]
-    assert [event["id"] for event in lines_plugin.finished] == [created.body["id"]]
-    assert lines_plugin.finished[0]["workflow_state"] == "succeeded"
+    # pluggy's order: the wrapper around everything, tryfirst first, then the latest
+    # registered; the coroutines run once the call has returned them.
+    assert CALLS[:3] == ["wrapper before", "first", "wrapper after 2 result(s)"]
+    channel, event = CALLS[3]
+    assert (channel, event["id"], event["workflow_state"]) == (
+        "#outcomes", created.body["id"], "succeeded"
+    )
+    failures = [r for r in caplog.records if r.name == "lms_outcomes_plugin.extensions"]
+    assert [(r.levelno, r.getMessage()) for r in failures] == [
+        (logging.ERROR, f"lms_outcomes_import_finished failed for import {created.body['id']}")
+    ]
+    assert failures[0].exc_info is not None
+    assert str(failures[0].exc_info[1]) == "the webhook is down"
 
 
 @pytest.mark.gen_test
@@ -78,41 +124,23 @@ def test_a_duplicate_import_type_is_a_clear_error_at_startup() -> None:
 
     pm = make_plugin_manager([Twice(), LinesPlugin()], load_entry_points=False)
     with pytest.raises(DuplicateImportFormat, match="import_type 'lines' is registered twice"):
-        Extensions.collect(pm)
+        Extensions.collect(pm, host=None)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def installed_extension(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A real distribution on sys.path whose ``lms_outcomes`` entry point names a module."""
-    (tmp_path / "shouting_format.py").write_text(
-        textwrap.dedent("""
-        from lms_outcomes_plugin import hookimpl, GroupRecord
+class Misspelled:
+    @hookimpl
+    def lms_outcomes_import_finishd(self, outcome_import: Any) -> None:
+        """One letter short: without check_pending, never called and never noticed."""
 
-        class Shouting:
-            name = "shouting"
-            def parse(self, source, options):
-                for row, line in enumerate(source, start=1):
-                    guid = line.decode().strip()
-                    yield GroupRecord(row=row, vendor_guid=guid, title=guid.upper())
+    def __repr__(self) -> str:
+        return "Misspelled()"
 
-        @hookimpl
-        def lms_outcomes_register_import_formats(registry):
-            registry.add(Shouting())
-    """)
+
+def test_a_misspelled_hook_is_an_error_at_startup() -> None:
+    with pytest.raises(pluggy.PluginValidationError) as raised:
+        make_plugin_manager([Misspelled()], load_entry_points=False)
+    assert str(raised.value) == (
+        "unknown hook 'lms_outcomes_import_finishd' in plugin Misspelled(); the lms_outcomes "
+        "hooks are: lms_outcomes_import_finished, lms_outcomes_register_import_formats, "
+        "lms_outcomes_register_storage_backends"
     )
-    dist = tmp_path / "shouting_format-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: shouting-format\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[lms_outcomes]\nshouting = shouting_format\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield "shouting"
-    sys.modules.pop("shouting_format", None)
-
-
-def test_extensions_are_loaded_from_the_entry_point_group(installed_extension: str) -> None:
-    extensions = Extensions.collect(make_plugin_manager())
-
-    assert installed_extension in extensions.formats
-    assert "instructure_csv" in extensions.formats
-    dists = {dist.project_name for _, dist in extensions.plugin_manager.list_plugin_distinfo()}
-    assert "shouting-format" in dists

@@ -20,7 +20,7 @@ from formats_helpers import (
     parse,
 )
 
-from hooks import OUTCOMES_PROJECT
+from lms_outcomes_plugin import hookspecs
 from lms_outcomes_plugin.formats import (
     FormatOptions,
     ImportFormat,
@@ -796,13 +796,11 @@ def test_fixture_with_errors() -> None:
 
 
 def test_registered_through_the_hook() -> None:
-    manager = pluggy.PluginManager(OUTCOMES_PROJECT)
-    from hooks import outcomes as specs
-
-    manager.add_hookspecs(specs)
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
     manager.register(instructure_csv)
     registry = ImportFormatRegistry()
-    manager.hook.lms_outcomes_register_import_formats(registry=registry)
+    manager.hook.lms_outcomes_register_import_formats(registry=registry, host=None)
     found = registry.get("instructure_csv")
     assert isinstance(found, InstructureCsv)
     assert isinstance(found, ImportFormat)

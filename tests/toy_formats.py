@@ -5,15 +5,20 @@ second), and every test that uploads a file would wait for it."""
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from lms_outcomes_plugin import (
     FormatOptions,
+    FormatOutput,
     GroupRecord,
     OutcomeRecord,
     ParsedItem,
+    Progress,
     RowError,
     hookimpl,
 )
@@ -112,3 +117,50 @@ class HangingPlugin:
     @hookimpl
     def lms_outcomes_register_import_formats(self, registry: Any) -> None:
         registry.add(HangingFormat())
+
+
+class TextLinesFormat:
+    """One group per non-blank line, read through ``io.TextIOWrapper``: the wrapper closes the
+    source when the generator ends and it is collected."""
+
+    name = "text_lines"
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
+        text = io.TextIOWrapper(source, encoding="utf-8", newline="")
+        for row, line in enumerate(text, start=1):
+            if guid := line.strip():
+                yield GroupRecord(row=row, vendor_guid=guid, title=guid.upper())
+
+
+class ReadAllFormat:
+    """A JSON list of group guids, read at once, with progress reported as it yields. Records
+    after the ``hold_after``-th wait until the file ``gate`` exists (so a test can look at an
+    import half done)."""
+
+    name = "read_all"
+
+    def __init__(self, gate: str, hold_after: int) -> None:
+        self.gate = gate
+        self.hold_after = hold_after
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[FormatOutput]:
+        guids = json.loads(source.read())
+        yield Progress(0, len(guids))
+        for done, guid in enumerate(guids, start=1):
+            while done > self.hold_after and not os.path.exists(self.gate):
+                time.sleep(0.01)
+            yield GroupRecord(row=done, vendor_guid=guid, title=guid)
+            yield Progress(done, len(guids))
+
+
+class TrapsPlugin:
+    """Registers ``text_lines`` and ``read_all``."""
+
+    def __init__(self, gate: str, hold_after: int) -> None:
+        self.gate = gate
+        self.hold_after = hold_after
+
+    @hookimpl
+    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
+        registry.add(TextLinesFormat())
+        registry.add(ReadAllFormat(self.gate, self.hold_after))

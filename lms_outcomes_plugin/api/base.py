@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import tornado.web
 
-from hooks.host import Context, HostUser, InvalidAccessToken
+from lms_hooks.host import Context, HostUser, InvalidAccessToken
 from lms_outcomes_plugin.api import errors
 
 if TYPE_CHECKING:

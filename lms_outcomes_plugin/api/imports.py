@@ -9,7 +9,7 @@ from typing import Any
 import tornado.ioloop
 import tornado.web
 
-from hooks.host import IMPORT_OUTCOMES, MANAGE_OUTCOMES
+from lms_hooks.host import IMPORT_OUTCOMES, MANAGE_OUTCOMES
 from lms_outcomes_plugin.api import errors
 from lms_outcomes_plugin.api.base import ApiHandler, parse_id
 from lms_outcomes_plugin.api.mediatype import media_type, parameters

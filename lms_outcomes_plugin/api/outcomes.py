@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from hooks.host import MANAGE_OUTCOMES, READ_OUTCOMES
+from lms_hooks.host import MANAGE_OUTCOMES, READ_OUTCOMES
 from lms_outcomes_plugin.api import errors
 from lms_outcomes_plugin.api.base import ApiHandler, parse_id
 from lms_outcomes_plugin.api.pagination import InvalidPage, PageRequest

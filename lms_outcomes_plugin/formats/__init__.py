@@ -6,11 +6,12 @@ through the ``lms_outcomes_register_import_formats`` hook, the built-in ``instru
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from lms_outcomes_plugin.records import ParsedItem
+from lms_outcomes_plugin.records import FormatOutput
 from lms_outcomes_plugin.settings import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_PARENTS_PER_ROW
 
 DEFAULT_IMPORT_TYPE = "instructure_csv"
@@ -36,21 +37,32 @@ class ImportFormat(Protocol):
 
     ``parse`` is called in the plugin's parse worker, a child process by default (a thread when
     the ``parse_in_subprocess`` setting is off), with the stored upload opened as a seekable
-    binary file; the format object is pickled to get there, so define its class at module level.
-    It must check the whole file's structure before it yields the first item, raising
+    binary file (``io.BufferedReader``). The format object is pickled to get there: define its
+    class at module level and keep no locks, open files or connections on it (the registry
+    refuses a format that does not pickle). ``parse`` must check the whole file's structure
+    before it yields the first item, raising
     :class:`~lms_outcomes_plugin.records.DataFormatError` for a file-level problem, so that a bad
     file writes nothing. It then yields records and row errors in row order, lazily: memory must
-    not grow with the file. Progress is measured by how far it has read ``source``.
+    not grow with the file.
+
+    Progress is measured by how far it has read ``source``, unless it yields
+    :class:`~lms_outcomes_plugin.records.Progress` values. It may wrap ``source`` (e.g. in
+    ``io.TextIOWrapper``) and let the wrapper close it: closing ``source`` leaves the worker's
+    file open. ``lms_outcomes_plugin.testing.check_format`` checks all of this.
     """
 
     #: The ``import_type`` value clients send.
     name: str
 
-    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]: ...
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[FormatOutput]: ...
 
 
 class DuplicateImportFormat(ValueError):
     """Two plugins registered an import format under the same name."""
+
+
+class UnpicklableImportFormat(TypeError):
+    """A format cannot be sent to the parse worker (it would fail every import)."""
 
 
 class ImportFormatRegistry:
@@ -60,12 +72,15 @@ class ImportFormatRegistry:
         self._formats: dict[str, ImportFormat] = {}
 
     def add(self, import_format: ImportFormat) -> None:
+        """Register ``import_format`` under its ``name``: refused when the name is taken or
+        the format does not survive the pickling that takes it to the parse worker."""
         name = import_format.name
         if name in self._formats:
             raise DuplicateImportFormat(
                 f"import_type {name!r} is registered twice: by {self._formats[name]!r} "
                 f"and by {import_format!r}"
             )
+        _check_picklable(name, import_format)
         self._formats[name] = import_format
 
     def get(self, name: str) -> ImportFormat | None:
@@ -76,3 +91,14 @@ class ImportFormatRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._formats
+
+
+def _check_picklable(name: str, import_format: ImportFormat) -> None:
+    try:
+        pickle.loads(pickle.dumps(import_format))
+    except Exception as error:
+        raise UnpicklableImportFormat(
+            f"import_type {name!r} cannot be sent to the parse worker: pickling "
+            f"{import_format!r} failed ({type(error).__name__}: {error}). Define the format's "
+            "class at module level and keep no locks, open files or connections on it"
+        ) from error

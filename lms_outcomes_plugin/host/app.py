@@ -1,8 +1,8 @@
 """The embedded reference host: a small Tornado LMS host that loads ``lms`` plugins with pluggy.
 
-It uses only the ``hooks`` contracts, exactly as any third-party host would: the plugin is found
-through the ``lms`` entry points, its rules are added under the host's base URL, and it is handed
-this host as its :class:`hooks.host.LmsHost`.
+It uses only the ``lms_hooks`` contracts, exactly as any third-party host would: the plugin is
+found through the ``lms`` entry points, its rules are added under the host's base URL, and it is
+handed this host as its :class:`lms_hooks.host.LmsHost`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPServerRequest, responses
 from tornado.log import access_log
 
-import hooks.host
-from hooks import LMS_PROJECT
-from hooks.host import Context, ContextType, HostUser, InvalidAccessToken, Rule
+import lms_hooks.host
+from lms_hooks import LMS_PROJECT
+from lms_hooks.host import Context, ContextType, HostUser, InvalidAccessToken, Rule
 
 from .db import CONTEXT_TYPES, MAX_ID, Account, Course, HostDatabase
 
@@ -118,7 +118,7 @@ def make_http_server(app: tornado.web.Application) -> HTTPServer:
 
 
 class EmbeddedHost:
-    """A Tornado LMS host on one SQLite file, satisfying :class:`hooks.host.LmsHost`.
+    """A Tornado LMS host on one SQLite file, satisfying :class:`lms_hooks.host.LmsHost`.
 
     Lifecycle: ``await open()``; ``make_app()``; ``await startup()``; serve;
     ``await shutdown()`` (always, even when an earlier step failed: it closes the database).
@@ -159,11 +159,12 @@ class EmbeddedHost:
         the plugins return from ``lms_routes``, all under :attr:`base_url`. Its access log
         redacts tokens (:func:`log_request`) unless ``log_function`` says otherwise."""
         pm = pluggy.PluginManager(LMS_PROJECT)
-        pm.add_hookspecs(hooks.host)
+        pm.add_hookspecs(lms_hooks.host)
         for plugin in self._plugins:
             pm.register(plugin)
         if self._load_entry_points:
             pm.load_setuptools_entrypoints(LMS_PROJECT)
+        pm.check_pending()  # a misspelled hook implementation fails here, not silently
         self._plugin_manager = pm
         app = tornado.web.Application(
             self._prefixed(self._own_routes()),
@@ -236,12 +237,6 @@ class EmbeddedHost:
         else:
             chain = (await self.db.account_chain(context.id))[1:]
         return [account.context for account in chain]
-
-    async def root_account(self, context: Context) -> Context:
-        account = await self.db.account(context.root_account_id)
-        if account is None:
-            raise LookupError(f"root account {context.root_account_id} does not exist")
-        return account.context
 
     async def subcontexts(self, account: Context) -> Sequence[Context]:
         if account.type != "account":
@@ -356,7 +351,7 @@ class CanvasHandler(tornado.web.RequestHandler):
         """Whether the current user holds any of the outcome permissions on ``context``."""
         if self.current_user is None:
             return False
-        for permission in hooks.host.PERMISSIONS:
+        for permission in lms_hooks.host.PERMISSIONS:
             if await self.host.has_permission(self.current_user, context, permission):
                 return True
         return False

@@ -23,7 +23,7 @@ from typing import Any
 
 from tornado.netutil import bind_sockets
 
-from hooks.host import PERMISSIONS
+from lms_hooks.host import PERMISSIONS
 
 from .app import EmbeddedHost, make_http_server
 from .db import CONTEXT_TYPES, MIN_TOKEN_LENGTH, HostDatabase, HostDataError

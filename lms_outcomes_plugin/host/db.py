@@ -23,7 +23,7 @@ from typing import Any, Self
 
 import aiosqlite
 
-from hooks.host import PERMISSIONS, Context, ContextType
+from lms_hooks.host import PERMISSIONS, Context, ContextType
 
 #: Milliseconds a statement waits for another connection's write lock before failing.
 BUSY_TIMEOUT_MS = 10_000

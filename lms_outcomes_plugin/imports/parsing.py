@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import io
 import logging
 import multiprocessing
 import os
@@ -27,10 +27,9 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from typing import BinaryIO
 
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormat
-from lms_outcomes_plugin.records import DataFormatError, ParsedItem
+from lms_outcomes_plugin.records import DataFormatError, FormatOutput, ParsedItem, Progress
 
 log = logging.getLogger("lms_outcomes_plugin.imports")
 
@@ -48,12 +47,49 @@ class ParsedBatch:
         return min(99, self.position * 100 // self.size) if self.size else 0
 
 
+class _WorkerFile(io.BufferedReader):
+    """The upload as a format sees it. A format may close it, or let a wrapper close it (an
+    ``io.TextIOWrapper`` closes its buffer when it is collected, at the end of the format's
+    generator): the file stays open for the worker, which reads its position for progress and
+    closes it with :meth:`release`."""
+
+    def close(self) -> None:
+        """Leaves the file open (see the class)."""
+
+    def _dealloc_warn(self, source: object) -> None:
+        """A wrapper collected before its buffer is closed has CPython warn that the file was
+        left open (ResourceWarning): here that is the point, so no warning."""
+
+    def release(self) -> None:
+        super().close()
+
+
 @dataclass(slots=True)
 class _Job:
-    source: BinaryIO
-    items: Iterator[ParsedItem]
+    source: _WorkerFile
+    items: Iterator[FormatOutput]
     batch_size: int
     size: int
+    #: The format's latest Progress; while it has reported none, progress is bytes read.
+    progress: Progress | None = None
+
+    def take(self) -> list[ParsedItem]:
+        """The next ``batch_size`` items the engine applies, noting Progress on the way."""
+        batch: list[ParsedItem] = []
+        for item in self.items:
+            if isinstance(item, Progress):
+                self.progress = item
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                break
+        return batch
+
+    def position(self) -> tuple[int, int]:
+        """How far the format is, and out of how much (for progress)."""
+        if self.progress is None:
+            return self.source.tell(), self.size
+        return self.progress.done, self.progress.total
 
 
 #: The worker's CPU priority below the host's. When both want a core, the host gets it: its
@@ -65,11 +101,20 @@ WORKER_NICENESS = 10
 _jobs: dict[str, _Job] = {}
 
 
+def open_upload(path: str) -> _WorkerFile:
+    """The upload at ``path``, as formats get it."""
+    return _WorkerFile(io.FileIO(path, "rb"))
+
+
 def _start(job_id: str, import_format: ImportFormat, path: str, options: FormatOptions,
            batch_size: int) -> None:
-    source = open(path, "rb")  # noqa: SIM115 - closed by _close
-    _jobs[job_id] = _Job(source, import_format.parse(source, options), batch_size,
-                         os.fstat(source.fileno()).st_size)
+    source = open_upload(path)
+    try:
+        _jobs[job_id] = _Job(source, import_format.parse(source, options), batch_size,
+                             os.fstat(source.fileno()).st_size)
+    except BaseException:
+        source.release()
+        raise
 
 
 class ParseFailed(Exception):
@@ -85,12 +130,12 @@ def _next(job_id: str) -> ParsedBatch | None:
     """
     job = _jobs[job_id]
     try:
-        items = list(itertools.islice(job.items, job.batch_size))
+        items = job.take()
     except DataFormatError as error:
         raise DataFormatError(str(error)) from None
     except Exception:
         raise ParseFailed(traceback.format_exc()) from None
-    return ParsedBatch(items, job.source.tell(), job.size) if items else None
+    return ParsedBatch(items, *job.position()) if items else None
 
 
 def _load(formats: list[ImportFormat]) -> None:
@@ -100,7 +145,7 @@ def _load(formats: list[ImportFormat]) -> None:
 def _close(job_id: str) -> None:
     job = _jobs.pop(job_id, None)
     if job is not None:
-        job.source.close()
+        job.source.release()
 
 
 def _start_worker() -> None:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from hooks.host import LmsHost
+from lms_hooks.host import LmsHost
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormatRegistry
 from lms_outcomes_plugin.imports.engine import ImportStopped, run_import
 from lms_outcomes_plugin.imports.parsing import Parsers

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hooks.host import Context, LmsHost
+from lms_hooks.host import Context, LmsHost
 from lms_outcomes_plugin.models import ContextRef, OutcomeImport
 from lms_outcomes_plugin.records import DataFormatError
 from lms_outcomes_plugin.storage import Store

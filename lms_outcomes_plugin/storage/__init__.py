@@ -224,7 +224,10 @@ class AttachmentWriter(Protocol):
 
 
 class Store(Protocol):
-    """What the engine, the runner and the API need of a storage backend."""
+    """What the engine, the runner and the API need of a storage backend.
+
+    ``lms_outcomes_plugin.testing.StoreConformance`` checks a backend against it.
+    """
 
     async def open(self) -> None:
         """Connect and apply this backend's pending migrations."""
@@ -238,7 +241,15 @@ class Store(Protocol):
     def attachment_writer(self) -> AttachmentWriter: ...
 
     async def open_attachment(self, attachment_id: int) -> BinaryIO:
-        """The upload as a seekable binary file; the caller closes it."""
+        """The upload as an open, seekable binary file at position 0; the caller closes it.
+
+        Its ``name`` must be the path (a ``str``) of a regular file on this machine that holds
+        exactly the upload's bytes while the returned file is open: the runner hands that path
+        to the parse worker, another process of the same user, which opens it by name. (The
+        PostgreSQL backend copies the upload to an unnamed temporary file and names it by its
+        ``/proc/<pid>/fd/<n>`` path.) An in-memory file does not do. Closing it may delete the
+        file. Raises ``LookupError`` when the attachment does not exist (or was deleted).
+        """
         ...
 
     # imports
@@ -264,7 +275,8 @@ class Store(Protocol):
         ...
 
     async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
-        """The import with its first errors by row, if it belongs to ``context``."""
+        """The import with its first ``models.ERRORS_SHOWN`` (25) errors by row, if it belongs
+        to exactly ``context``."""
         ...
 
     async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:

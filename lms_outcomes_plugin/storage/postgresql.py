@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from hooks import outcomes_hookimpl
+from lms_outcomes_plugin.hookspecs import hookimpl
 from lms_outcomes_plugin.models import Attachment
 from lms_outcomes_plugin.storage import StorageBackendRegistry
 from lms_outcomes_plugin.storage.sql import Dialect, Serialized, SqlBatch, SqlStore
@@ -233,7 +233,7 @@ class PgBatch(SqlBatch):
         return list(rows[0][0]), list(rows[0][1])
 
 
-@outcomes_hookimpl
+@hookimpl
 def lms_outcomes_register_storage_backends(registry: StorageBackendRegistry) -> None:
     registry.add("postgresql", PostgresStore.from_url)
     registry.add("postgres", PostgresStore.from_url)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import aiosqlite
 
-from hooks import outcomes_hookimpl
+from lms_outcomes_plugin.hookspecs import hookimpl
 from lms_outcomes_plugin.models import Attachment
 from lms_outcomes_plugin.storage import StorageBackendRegistry
 from lms_outcomes_plugin.storage.sql import Dialect, SqlBatch, SqlStore, sort_title
@@ -248,6 +248,6 @@ class SqliteBatch(SqlBatch):
         )
 
 
-@outcomes_hookimpl
+@hookimpl
 def lms_outcomes_register_storage_backends(registry: StorageBackendRegistry) -> None:
     registry.add("sqlite", SqliteStore.from_url)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from hooks import outcomes_hookimpl
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormatRegistry
 from lms_outcomes_plugin.formats.instructure_csv.header import parse_header
 from lms_outcomes_plugin.formats.instructure_csv.reader import (
@@ -26,6 +25,7 @@ from lms_outcomes_plugin.formats.instructure_csv.reader import (
     scan,
 )
 from lms_outcomes_plugin.formats.instructure_csv.rows import RowParser
+from lms_outcomes_plugin.hookspecs import hookimpl
 from lms_outcomes_plugin.records import DataFormatError, ParsedItem
 
 NO_OUTCOMES_DATA = "File has no outcomes data"
@@ -57,7 +57,7 @@ class InstructureCsv:
         return "InstructureCsv()"
 
 
-@outcomes_hookimpl
+@hookimpl
 def lms_outcomes_register_import_formats(registry: ImportFormatRegistry) -> None:
     """Register the built-in format (the default ``import_type``)."""
     registry.add(InstructureCsv())

@@ -1,0 +1,397 @@
+"""The :class:`~lms_outcomes_plugin.storage.Store` conformance suite (pytest).
+
+A storage backend's tests subclass :class:`StoreConformance` under a name pytest collects and
+override its one fixture, ``store``: a new store on empty storage, not yet opened::
+
+    from lms_outcomes_plugin.testing import StoreConformance
+
+    class TestMyStore(StoreConformance):
+        @pytest.fixture
+        def store(self, tmp_path):
+            return MyStore.from_url(f"my:///{tmp_path}/outcomes", {})
+
+Each test opens the store in an event loop of its own, uses it as the plugin does, and closes
+it; no pytest plugin for asyncio is needed. Both built-in backends pass it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import pytest
+
+from lms_outcomes_plugin.models import (
+    ERRORS_SHOWN,
+    MAX_ERROR_LENGTH,
+    Attachment,
+    ContextRef,
+    NewImport,
+    OutcomeImport,
+    utcnow,
+)
+from lms_outcomes_plugin.storage import (
+    BatchWrite,
+    FriendlyDescriptionWrite,
+    GroupWrite,
+    ImportQueueFull,
+    ImportTakenOver,
+    LinkWrite,
+    Lookup,
+    OutcomeFields,
+    OutcomeWrite,
+    Page,
+    Store,
+    StoredGroup,
+)
+
+#: Root account 1 with a course, and root account 2.
+ACCOUNT = ContextRef("account", 1)
+COURSE = ContextRef("course", 10)
+OTHER_ROOT = ContextRef("account", 2)
+ROOTS = {ACCOUNT: 1, COURSE: 1, OTHER_ROOT: 2}
+#: More than one chunk of the PostgreSQL backend (1 MiB), bytes of every value.
+UPLOAD = bytes(range(256)) * 6144
+FIELDS = OutcomeFields(
+    title="Decode words",
+    description="<p>Reads</p>",
+    display_name="Decoding",
+    calculation_method="n_mastery",
+    calculation_int=3,
+    mastery_points=3.0,
+    points_possible=5.0,
+    ratings=((5.0, "Exceeds"), (3.0, "Meets"), (0.0, "Does not meet")),
+    workflow_state="active",
+)
+EVERYTHING = Page(offset=0, limit=100)
+
+StoreTest = TypeVar("StoreTest", bound="StoreConformance")
+
+
+def with_open_store(
+    check: Callable[[StoreTest, Store], Awaitable[None]],
+) -> Callable[[StoreTest, Store], None]:
+    """A test of ``check``, run in an event loop of its own on the ``store`` fixture, opened
+    before and closed after."""
+
+    @functools.wraps(check)
+    def test(self: StoreTest, store: Store) -> None:
+        async def run() -> None:
+            await store.open()
+            try:
+                await check(self, store)
+            finally:
+                await store.close()
+
+        asyncio.run(run())
+
+    return test
+
+
+async def upload(store: Store, data: bytes = b"title,vendor_guid\n") -> Attachment:
+    """``data`` stored as an upload, in 64 KiB chunks as the API writes them."""
+    writer = store.attachment_writer()
+    for start in range(0, len(data), 65536):
+        await writer.write(data[start : start + 65536])
+    return await writer.commit("outcomes.csv", "text/csv")
+
+
+async def queue(
+    store: Store, context: ContextRef = ACCOUNT, max_queued: int | None = None
+) -> OutcomeImport:
+    """A new import of ``context``, queued."""
+    new = NewImport(context, ROOTS[context], "instructure_csv", user_id=7)
+    return await store.create_import(new, await upload(store), max_queued)
+
+
+async def running(store: Store, runner: str = "runner-1") -> OutcomeImport:
+    """A new import of ACCOUNT, claimed by ``runner``."""
+    queued = await queue(store)
+    claimed = await store.claim_next_import(runner)
+    assert claimed is not None
+    assert claimed.id == queued.id
+    return claimed
+
+
+def sha256_in_another_process(path: str) -> str:
+    """What a process that opens ``path`` by name reads there, as the parse worker does."""
+    code = "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())"
+    done = subprocess.run(
+        [sys.executable, "-c", code, path], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+class StoreConformance:
+    """What the engine, the runner and the API rely on a :class:`Store` for. See the module."""
+
+    @pytest.fixture
+    def store(self) -> Store:
+        """A new store on empty storage, not yet opened: override it."""
+        raise NotImplementedError("override the 'store' fixture with a new, unopened store")
+
+    # uploads ---------------------------------------------------------------------------------
+
+    @with_open_store
+    async def test_an_upload_is_a_file_the_parse_worker_opens_by_name(self, store: Store) -> None:
+        attachment = await upload(store, UPLOAD)
+        assert (attachment.filename, attachment.content_type) == ("outcomes.csv", "text/csv")
+        assert attachment.size == len(UPLOAD)
+        source = await store.open_attachment(attachment.id)
+        try:
+            assert isinstance(source.name, str), f"name must be a path, not {source.name!r}"
+            assert await asyncio.to_thread(os.path.isfile, source.name)
+            assert source.seekable()
+            assert source.tell() == 0
+            assert await asyncio.to_thread(source.read) == UPLOAD
+            digest = await asyncio.to_thread(sha256_in_another_process, source.name)
+            assert digest == hashlib.sha256(UPLOAD).hexdigest()
+        finally:
+            source.close()
+
+    @with_open_store
+    async def test_an_aborted_or_deleted_upload_is_gone(self, store: Store) -> None:
+        writer = store.attachment_writer()
+        await writer.write(b"half an upload")
+        await writer.abort()
+        attachment = await upload(store)
+        await store.delete_attachment(attachment.id)
+        with pytest.raises(LookupError):
+            await store.open_attachment(attachment.id)
+
+    # the queue -------------------------------------------------------------------------------
+
+    @with_open_store
+    async def test_an_import_is_queued_and_shown_to_its_context_only(self, store: Store) -> None:
+        first = await queue(store)
+        assert (first.workflow_state, first.progress, first.errors) == ("created", 0, ())
+        assert (first.context, first.root_account_id, first.user_id) == (ACCOUNT, 1, 7)
+        assert first.attachment_id is not None
+        assert first.ended_at is None
+        shown = await store.get_import(ACCOUNT, first.id)
+        assert shown is not None
+        assert (shown.id, shown.workflow_state) == (first.id, "created")
+        assert await store.get_import(COURSE, first.id) is None
+        assert await store.get_import(OTHER_ROOT, first.id) is None
+        second = await queue(store, COURSE)
+        assert second.id > first.id
+        assert await store.count_queued_imports(1) == 2
+        assert await store.count_queued_imports(2) == 0
+
+    @with_open_store
+    async def test_a_full_queue_refuses_an_import_and_stores_none(self, store: Store) -> None:
+        await queue(store, max_queued=1)
+        with pytest.raises(ImportQueueFull):
+            await queue(store, max_queued=1)
+        assert await store.count_queued_imports(1) == 1
+        await queue(store, OTHER_ROOT, max_queued=1)  # another root account's queue
+
+    @with_open_store
+    async def test_a_root_account_runs_one_import_at_a_time_oldest_first(
+        self, store: Store
+    ) -> None:
+        first, second, other = (
+            await queue(store), await queue(store, COURSE), await queue(store, OTHER_ROOT)
+        )
+        claimed = [await store.claim_next_import(f"runner-{n}") for n in range(3)]
+        assert [c.id if c else None for c in claimed] == [first.id, other.id, None]
+        assert claimed[0] is not None
+        assert claimed[0].workflow_state == "importing"
+        latest = await store.get_latest_import(ACCOUNT)
+        assert latest is not None
+        assert latest.id == first.id
+        assert await store.get_latest_import(COURSE) is None  # not started yet
+        await store.finish_import(first.id, "runner-0", "succeeded")
+        next_one = await store.claim_next_import("runner-0")
+        assert next_one is not None
+        assert next_one.id == second.id
+        latest = await store.get_latest_import(COURSE)
+        assert latest is not None
+        assert latest.id == second.id
+
+    @with_open_store
+    async def test_an_import_ends_once_with_its_first_errors_by_row(self, store: Store) -> None:
+        claimed = await running(store)
+        assert await store.finish_import(claimed.id, "another-runner", "succeeded") is None
+        errors = [(row, f"error {row}" * (100 if row == 1 else 1)) for row in range(30, 0, -1)]
+        done = await store.finish_import(claimed.id, "runner-1", "succeeded", errors)
+        assert done is not None
+        assert (done.workflow_state, done.progress) == ("succeeded", 100)
+        assert done.ended_at is not None
+        assert await store.finish_import(claimed.id, "runner-1", "failed") is None
+        shown = await store.get_import(ACCOUNT, claimed.id)
+        assert shown is not None
+        assert shown.workflow_state == "succeeded"
+        assert [row for row, _ in shown.errors] == list(range(1, ERRORS_SHOWN + 1))
+        assert shown.errors[0][1] == ("error 1" * 100)[:MAX_ERROR_LENGTH]
+        assert shown.errors[1] == (2, "error 2")
+
+    @with_open_store
+    async def test_a_failed_import_keeps_its_progress(self, store: Store) -> None:
+        claimed = await running(store)
+        done = await store.finish_import(claimed.id, "runner-1", "failed", [(1, "Bad file")])
+        assert done is not None
+        assert (done.workflow_state, done.progress) == ("failed", 0)
+        shown = await store.get_import(ACCOUNT, claimed.id)
+        assert shown is not None
+        assert shown.errors == ((1, "Bad file"),)
+
+    # leases ----------------------------------------------------------------------------------
+
+    @with_open_store
+    async def test_an_import_whose_runner_stopped_is_queued_again(self, store: Store) -> None:
+        claimed = await running(store)
+        await store.heartbeat("runner-1")
+        assert await store.requeue_stale_imports(utcnow() - timedelta(minutes=5)) == 0
+        assert await store.requeue_stale_imports(utcnow() + timedelta(seconds=1)) == 1
+        shown = await store.get_import(ACCOUNT, claimed.id)
+        assert shown is not None
+        assert shown.workflow_state == "created"
+        again = await store.claim_next_import("runner-2")
+        assert again is not None
+        assert again.id == claimed.id
+        await store.requeue_import(claimed.id, "runner-2")  # stopped by a shutdown
+        shown = await store.get_import(ACCOUNT, claimed.id)
+        assert shown is not None
+        assert shown.workflow_state == "created"
+
+    @with_open_store
+    async def test_an_import_without_progress_fails(self, store: Store) -> None:
+        claimed = await running(store)
+        assert await store.fail_stalled_imports(utcnow() - timedelta(minutes=5)) == []
+        assert await store.fail_stalled_imports(utcnow() + timedelta(seconds=1)) == [claimed.id]
+        shown = await store.get_import(ACCOUNT, claimed.id)
+        assert shown is not None
+        assert shown.workflow_state == "failed"
+        assert shown.ended_at is not None
+        assert [row for row, _ in shown.errors] == [1]
+
+    @with_open_store
+    async def test_old_uploads_of_ended_imports_are_deleted(self, store: Store) -> None:
+        ended = await running(store)
+        await store.finish_import(ended.id, "runner-1", "succeeded")
+        waiting = await queue(store)
+        assert await store.delete_old_uploads(utcnow() - timedelta(days=1)) == 0
+        assert await store.delete_old_uploads(utcnow() + timedelta(seconds=1)) == 1
+        assert ended.attachment_id is not None
+        with pytest.raises(LookupError):
+            await store.open_attachment(ended.attachment_id)
+        kept = await store.get_import(ACCOUNT, ended.id)
+        assert kept is not None
+        assert (kept.workflow_state, kept.attachment_id) == ("succeeded", None)
+        assert waiting.attachment_id is not None
+        (await store.open_attachment(waiting.attachment_id)).close()
+
+    # the tree --------------------------------------------------------------------------------
+
+    @with_open_store
+    async def test_a_batch_writes_the_tree_that_the_read_side_finds(self, store: Store) -> None:
+        claimed = await running(store)
+        root = await store.root_group(ACCOUNT, "Account 1")
+        assert await store.root_group(ACCOUNT, "Another title") == root
+        async with store.batch() as tx:
+            (beta, alpha), (outcome,) = await tx.reserve_ids(2, 1)
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 40,
+                groups=[GroupWrite(beta, ACCOUNT, "g-beta", "Beta", "first", "active", root),
+                        GroupWrite(alpha, ACCOUNT, "g-alpha", "alpha", "second", "active", beta)],
+                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o-1", FIELDS)],
+                links=[LinkWrite(alpha, outcome, ACCOUNT)],
+                friendly_descriptions=[FriendlyDescriptionWrite(ACCOUNT, outcome, "Friendly")],
+                errors=[(5, "Row five")],
+            ))  # fmt: skip
+        assert len({root, beta, alpha}) == 3
+        assert await store.get_group(alpha) == StoredGroup(
+            alpha, ACCOUNT, beta, "g-alpha", "alpha", "second", "active", claimed.id
+        )
+        assert sorted(await store.group_ancestors(alpha)) == sorted([alpha, beta, root])
+        assert [g.id for g in (await store.subgroups(root, EVERYTHING))[0]] == [beta]
+        groups, total = await store.context_groups(ACCOUNT, EVERYTHING)
+        assert ([g.id for g in groups], total) == (sorted([root, beta, alpha]), 3)
+        stored = await store.get_outcome(outcome)
+        assert stored is not None
+        assert (stored.vendor_guid, stored.title, stored.ratings) == (
+            "o-1", FIELDS.title, FIELDS.ratings
+        )
+        assert (stored.calculation_method, stored.calculation_int) == ("n_mastery", 3)
+        [linked], total = await store.group_links(alpha, EVERYTHING)
+        assert (linked.outcome.id, linked.group.id, linked.link.context, total) == (
+            outcome, alpha, ACCOUNT, 1
+        )
+        assert (await store.context_links(ACCOUNT, EVERYTHING))[1] == 1
+        assert await store.friendly_descriptions(ACCOUNT, [outcome]) == {outcome: "Friendly"}
+        assert await store.created_group_ids(claimed.id) == sorted([beta, alpha])
+        shown = await store.get_import(ACCOUNT, claimed.id)
+        assert shown is not None
+        assert (shown.progress, shown.errors) == (40, ((5, "Row five"),))
+
+    @with_open_store
+    async def test_a_batch_looks_up_what_it_names(self, store: Store) -> None:
+        claimed = await running(store)
+        root = await store.root_group(ACCOUNT, "Account 1")
+        async with store.batch() as tx:
+            (group,), (outcome,) = await tx.reserve_ids(1, 1)
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 10,
+                groups=[GroupWrite(group, ACCOUNT, "g-1", "G", "", "active", root)],
+                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o-1", FIELDS)],
+                links=[LinkWrite(group, outcome, ACCOUNT)],
+            ))  # fmt: skip
+        async with store.batch() as tx:
+            found = await tx.lookup(Lookup(
+                outcome_guids={"o-1"}, outcome_ids={outcome}, group_keys={("account", 1, "g-1")},
+                group_ids={group}, import_id=claimed.id, parent_guids={"g-1", "missing"},
+            ))  # fmt: skip
+        assert found.outcomes_by_guid["o-1"].id == outcome
+        assert set(found.outcomes_by_id) == {outcome}
+        assert [link.group_id for link in found.links_by_outcome[outcome]] == [group]
+        assert found.groups_by_key[("account", 1, "g-1")].id == group
+        assert set(found.groups_by_id) == {group}
+        assert [g.id for g in found.parents_by_guid["g-1"]] == [group]
+        assert "missing" not in found.parents_by_guid
+
+    @with_open_store
+    async def test_a_deleted_group_takes_its_subtree_and_links(self, store: Store) -> None:
+        claimed = await running(store)
+        root = await store.root_group(ACCOUNT, "Account 1")
+        async with store.batch() as tx:
+            (top, below), (outcome,) = await tx.reserve_ids(2, 1)
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 10,
+                groups=[GroupWrite(top, ACCOUNT, "top", "Top", "", "active", root),
+                        GroupWrite(below, ACCOUNT, "below", "Below", "", "active", top)],
+                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o-1", FIELDS)],
+                links=[LinkWrite(below, outcome, ACCOUNT)],
+            ))  # fmt: skip
+        async with store.batch() as tx:
+            await tx.apply(BatchWrite(claimed.id, "runner-1", 20, deleted_groups=[top]))
+        assert await store.subgroups(root, EVERYTHING) == ([], 0)
+        gone = await store.get_group(below)
+        assert gone is not None
+        assert gone.workflow_state == "deleted"
+        assert await store.group_links(below, EVERYTHING) == ([], 0)
+
+    @with_open_store
+    async def test_a_batch_of_an_import_taken_over_writes_nothing(self, store: Store) -> None:
+        claimed = await running(store)
+        root = await store.root_group(ACCOUNT, "Account 1")
+        # The whole transaction: the refusal must roll back what apply() wrote before it.
+        with pytest.raises(ImportTakenOver):  # noqa: PT012
+            async with store.batch() as tx:
+                (group,), _ = await tx.reserve_ids(1, 0)
+                await tx.apply(BatchWrite(
+                    claimed.id, "another-runner", 50,
+                    groups=[GroupWrite(group, ACCOUNT, "g-1", "G", "", "active", root)],
+                ))  # fmt: skip
+        assert await store.get_group(group) is None
+        shown = await store.get_import(ACCOUNT, claimed.id)
+        assert shown is not None
+        assert shown.progress == 0
+
