@@ -1,14 +1,19 @@
-"""Canvas's Outcome Imports API: create (streamed upload), show, created_group_ids."""
+"""Canvas's Outcome Imports API: create (streamed upload), show, created_group_ids; and ours:
+every error of an import, as pages of JSON or as one streamed CSV file."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import mimetypes
+from contextlib import aclosing
 from encodings import normalize_encoding
 from encodings.aliases import aliases
 from typing import Any
 
 import tornado.ioloop
+import tornado.iostream
 import tornado.web
 
 from lms_hooks.host import IMPORT_OUTCOMES, MANAGE_OUTCOMES
@@ -35,6 +40,8 @@ CHARSET_CODECS = {
     "iso-8859-1": {"latin_1"},
     "utf-16": {"utf_16", "utf_16_le", "utf_16_be"},
 }
+#: Errors read per query while errors.csv streams.
+ERRORS_CSV_CHUNK = 1000
 
 
 class ImportJsonMixin(ApiHandler):
@@ -347,6 +354,46 @@ class CreatedGroupIdsHandler(ShowImportHandler):
         self.send_json([str(group_id) for group_id in group_ids])
 
 
+class ImportErrorsHandler(ShowImportHandler):
+    """``GET /api/v1/:context/outcome_imports/:id/errors``: every ``[row, message]`` pair, by
+    row, a page at a time (the read API's pagination). Found and authorized as the status is."""
+
+    async def get(self, segment: str, context_id: str, import_id: str) -> None:
+        outcome_import = await self.find_import(segment, context_id, import_id)
+        page = self.page()
+        found, total = await self.service.store.import_errors(outcome_import.id, page.slice)
+        self.send_page([[row, message] for row, message in found], page, total)
+
+
+class ImportErrorsCsvHandler(ShowImportHandler):
+    """``GET /api/v1/:context/outcome_imports/:id/errors.csv``: every error as a CSV file,
+    streamed: a chunk of errors is read, written and flushed (which waits for the client)
+    before the next is read, so memory holds one chunk however many errors there are."""
+
+    async def get(self, segment: str, context_id: str, import_id: str) -> None:
+        outcome_import = await self.find_import(segment, context_id, import_id)
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header(
+            "Content-Disposition",
+            f'attachment; filename="outcome_import_{outcome_import.id}_errors.csv"',
+        )
+        text = io.StringIO()
+        rows = csv.writer(text)
+        rows.writerow(("row", "message"))
+        chunks = self.service.store.import_error_chunks(outcome_import.id, ERRORS_CSV_CHUNK)
+        try:
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    rows.writerows(chunk)
+                    self.write(text.getvalue())
+                    text.seek(0)
+                    text.truncate()
+                    await self.flush()
+        except tornado.iostream.StreamClosedError:
+            return  # the client left: nothing more to send
+        self.finish(text.getvalue())
+
+
 def _codec_name(charset: str) -> str:
     """The name of Python's codec a charset names (``latin1`` and ``ISO-8859-1`` are both
     ``latin_1``), from the standard library's table of aliases. Not ``codecs.lookup``: it
@@ -359,4 +406,6 @@ ROUTES = [
     (rf"{CONTEXT}/outcome_imports(?:/group/([^/]+))?", CreateImportHandler),
     (rf"{CONTEXT}/outcome_imports/([^/]+)", ShowImportHandler),
     (rf"{CONTEXT}/outcome_imports/([^/]+)/created_group_ids", CreatedGroupIdsHandler),
+    (rf"{CONTEXT}/outcome_imports/([^/]+)/errors", ImportErrorsHandler),
+    (rf"{CONTEXT}/outcome_imports/([^/]+)/errors\.csv", ImportErrorsCsvHandler),
 ]
