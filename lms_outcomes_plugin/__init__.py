@@ -24,6 +24,7 @@ from lms_outcomes_plugin.records import (
     Progress,
     Rating,
     RowError,
+    RowWarning,
 )
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "Progress",
     "Rating",
     "RowError",
+    "RowWarning",
     "hookimpl",
 ]

@@ -13,6 +13,10 @@ FINISHED_STATES: frozenset[str] = frozenset({"succeeded", "failed"})
 MAX_ERROR_LENGTH = 255
 #: Canvas shows the first 25 errors, by row, in the OutcomeImport JSON.
 ERRORS_SHOWN = 25
+#: The JSON's ``warnings`` shows as many, by row, for the same reason: it is polled.
+WARNINGS_SHOWN = 25
+#: How an import reads its file unless the client says otherwise (Canvas reads UTF-8 only).
+DEFAULT_ENCODING = "utf-8"
 
 
 def utcnow() -> datetime:
@@ -56,12 +60,15 @@ class NewImport:
     import_type: str
     user_id: int | None
     learning_outcome_group_id: int | None = None
+    #: The client's ``encoding`` (see ``formats.encoding``), kept so that a restarted import
+    #: reads the file the same way.
+    encoding: str = DEFAULT_ENCODING
 
 
 @dataclass(frozen=True, slots=True)
 class OutcomeImport:
-    """An import as stored. ``errors`` holds the first errors by row when it was read for
-    display (Canvas's ``processing_errors``)."""
+    """An import as stored. ``errors`` and ``warnings`` hold the first ones by row when it was
+    read for display (Canvas's ``processing_errors``, and our ``warnings``)."""
 
     id: int
     context_type: str
@@ -77,6 +84,8 @@ class OutcomeImport:
     updated_at: datetime
     ended_at: datetime | None = None
     errors: tuple[tuple[int, str], ...] = field(default=())
+    encoding: str = DEFAULT_ENCODING
+    warnings: tuple[tuple[int, str], ...] = field(default=())
 
     @property
     def context(self) -> ContextRef:
@@ -94,6 +103,7 @@ class OutcomeImport:
             "progress": self.progress,
             "processing_errors": [[row, message] for row, message in self.errors],
             "learning_outcome_group_id": self.learning_outcome_group_id,
+            "warnings": [[row, message] for row, message in self.warnings],
         }
 
 

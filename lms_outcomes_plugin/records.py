@@ -1,10 +1,10 @@
 """Format-neutral records: what an import format makes of a file, and what the engine applies.
 
-A format turns bytes into a stream of :class:`GroupRecord`, :class:`OutcomeRecord` and
-:class:`RowError` values, each with the row it came from, or raises one :class:`DataFormatError`
-for a problem with the file as a whole. Records carry values already checked and converted
-(numbers are floats, blanks are ``None``); the Canvas rules that need the outcome tree (parents,
-visibility, "already appeared") belong to the engine.
+A format turns bytes into a stream of :class:`GroupRecord`, :class:`OutcomeRecord`,
+:class:`RowError` and :class:`RowWarning` values, each with the row it came from, or raises one
+:class:`DataFormatError` for a problem with the file as a whole. Records carry values already
+checked and converted (numbers are floats, blanks are ``None``); the Canvas rules that need the
+outcome tree (parents, visibility, "already appeared") belong to the engine.
 """
 
 from __future__ import annotations
@@ -30,6 +30,16 @@ class DataFormatError(Exception):
 @dataclass(frozen=True, slots=True)
 class RowError:
     """One row cannot be imported; the import goes on with the other rows."""
+
+    row: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowWarning:
+    """Something the import accepted but the user should know (e.g. how the file was decoded):
+    stored with the import and shown in its JSON's ``warnings``. It changes nothing else. Row 1
+    is the header, or the file as a whole."""
 
     row: int
     message: str
@@ -120,6 +130,6 @@ class Progress:
 
 
 Record = GroupRecord | OutcomeRecord
-ParsedItem = GroupRecord | OutcomeRecord | RowError
+ParsedItem = GroupRecord | OutcomeRecord | RowError | RowWarning
 #: What a format's ``parse`` yields: the items the engine applies, and progress markers.
-FormatOutput = GroupRecord | OutcomeRecord | RowError | Progress
+FormatOutput = GroupRecord | OutcomeRecord | RowError | RowWarning | Progress

@@ -27,8 +27,9 @@ ASCII_SPACE = " \t\n\v\f\r"
 
 _has_ascii_space = re.compile(r"[ \t\n\v\f\r]").search
 _words = re.compile(r"[^ \t\n\v\f\r]+").findall
-# surrogateescape turns each byte of an invalid UTF-8 sequence into U+DC80..U+DCFF.
-_has_escaped_byte = re.compile("[\udc80-\udcff]").search
+# surrogateescape turns each byte of an invalid UTF-8 sequence into U+DC80..U+DCFF; the other
+# encodings' handler (formats.encoding.ESCAPE) any undecodable byte into U+DC00..U+DCFF.
+_has_escaped_byte = re.compile("[\udc00-\udcff]").search
 
 _ESCAPES = {
     "\n": "\\n",
@@ -64,7 +65,8 @@ def split_words(value: str) -> tuple[str, ...]:
 
 
 def has_invalid_utf8(value: str) -> bool:
-    """Whether a cell decoded with ``surrogateescape`` held bytes that are not UTF-8."""
+    """Whether a cell decoded with ``surrogateescape`` held bytes that are not UTF-8 (or, read
+    in another encoding, bytes that encoding cannot decode)."""
     return not value.isascii() and _has_escaped_byte(value) is not None
 
 
@@ -117,7 +119,7 @@ def _inspect_char(value: str, index: int) -> str:
         return _ESCAPES[char]
     if char == "#":
         return "\\#" if value[index + 1 : index + 2] in _INTERPOLATION_STARTS else "#"
-    if 0xDC80 <= code <= 0xDCFF:
+    if 0xDC00 <= code <= 0xDCFF:  # an undecodable byte, kept as it was read
         return f"\\x{code - 0xDC00:02X}"
     if unicodedata.category(char) in _UNPRINTABLE_CATEGORIES:
         return f"\\u{code:04X}" if code < 0x10000 else f"\\u{{{code:X}}}"

@@ -100,8 +100,8 @@ class Broken:
     ("late_error", "late_error: DataFormatError after 1 item(s); a format checks the whole file "
                    "before it yields its first record, so a bad file writes nothing"),
     ("backwards", "backwards: row 2 came after row 3 (row order)"),
-    ("dicts", "dicts: yielded {'row': 1}; a format yields GroupRecord, OutcomeRecord, RowError "
-              "and Progress only"),
+    ("dicts", "dicts: yielded {'row': 1}; a format yields GroupRecord, OutcomeRecord, RowError, "
+              "RowWarning and Progress only"),
     ("late_progress", "late_progress: the first Progress came after 1 item(s); report progress "
                       "before the first record, or the first batches are measured in bytes"),
     ("eager", "eager: parse must return an iterator (generator)"),

@@ -22,6 +22,7 @@ IMPORT_KEYS = {
     "processing_errors",
     "user",
     "learning_outcome_group_id",
+    "warnings",
 }
 
 
@@ -56,6 +57,7 @@ async def test_raw_csv_import_runs_to_succeeded(api: Api, world: World, tree: Tr
     assert created.body["workflow_state"] == "created"
     assert created.body["progress"] == 0
     assert created.body["processing_errors"] == []
+    assert created.body["warnings"] == []
     assert created.body["data"] == {"import_type": "instructure_csv"}
     assert created.body["ended_at"] is None
     assert created.body["learning_outcome_group_id"] is None

@@ -90,3 +90,22 @@ async def _postgres_plan(url: str) -> list[str]:
         return [row[0] for row in rows]
     finally:
         await db.close()
+
+
+def test_errors_csv_reads_each_chunk_from_where_the_last_ended(tmp_path: Path) -> None:
+    """errors.csv reads an import's errors a chunk at a time after the last (row, id) read: in
+    index order from there, without sorting what lies beyond (each chunk would then cost as
+    much as all the errors after it)."""
+    path = tmp_path / "store.db"
+    with sqlite3.connect(path) as db:
+        db.create_function("sort_title", 1, sort_title)
+        for migration in load_migrations("sqlite"):
+            db.executescript(migration.sql)
+        plan = [row[3] for row in db.execute(
+            f"EXPLAIN QUERY PLAN {SQLITE(statements.IMPORT_ERRORS_AFTER)}", (1, 5000, 7, 1000)
+        )]
+    db.close()
+    assert plan == [
+        "SEARCH lms_outcomes_import_errors USING INDEX lms_outcomes_import_errors_by_row "
+        "(outcome_import_id=? AND row>?)"
+    ], plan

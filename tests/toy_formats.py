@@ -20,6 +20,7 @@ from lms_outcomes_plugin import (
     ParsedItem,
     Progress,
     RowError,
+    RowWarning,
     hookimpl,
 )
 
@@ -164,3 +165,26 @@ class TrapsPlugin:
     def lms_outcomes_register_import_formats(self, registry: Any) -> None:
         registry.add(TextLinesFormat())
         registry.add(ReadAllFormat(self.gate, self.hold_after))
+
+
+class NoticingFormat:
+    """One group per line (its guid); a line ``warn <message>`` is a warning on its row, a line
+    ``error <message>`` a row error: each kind of item as any format may yield it."""
+
+    name = "noticing"
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
+        for row, raw in enumerate(source, start=1):
+            kind, _, message = raw.decode().strip().partition(" ")
+            if kind == "warn":
+                yield RowWarning(row, message)
+            elif kind == "error":
+                yield RowError(row, message)
+            elif kind:
+                yield GroupRecord(row=row, vendor_guid=kind, title=kind.upper())
+
+
+class NoticingPlugin:
+    @hookimpl
+    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
+        registry.add(NoticingFormat())

@@ -14,6 +14,7 @@ import tornado.web
 
 from lms_hooks.host import Context, HostUser, InvalidAccessToken
 from lms_outcomes_plugin.api import errors
+from lms_outcomes_plugin.api.pagination import InvalidPage, PageRequest
 
 if TYPE_CHECKING:
     from lms_outcomes_plugin.service import OutcomesService
@@ -56,6 +57,18 @@ class ApiHandler(tornado.web.RequestHandler):
         """Answer with ``body`` and end the request (raises tornado.web.Finish)."""
         self.send_json(body, status)
         raise tornado.web.Finish
+
+    def page(self) -> PageRequest:
+        """The page a paginated route is asked for; a bad ``page`` is Canvas's 404."""
+        try:
+            return PageRequest.of(self.request)
+        except InvalidPage:
+            self.fail(404, errors.NOT_FOUND)
+
+    def send_page(self, items: list[Any], page: PageRequest, total: int) -> None:
+        """One page of a listing, with Canvas's ``Link`` header."""
+        self.set_header("Link", page.link_header(self.request, total))
+        self.send_json(items)
 
     async def authorize(self, segment: str, context_id: str, *permissions: str) -> None:
         """Canvas's order: the user (401), the context (404), then any of ``permissions``

@@ -1,12 +1,19 @@
-"""Canvas's Outcome Imports API: create (streamed upload), show, created_group_ids."""
+"""Canvas's Outcome Imports API: create (streamed upload), show, created_group_ids; and ours:
+every error of an import, as pages of JSON or as one streamed CSV file."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import mimetypes
+from contextlib import aclosing
+from encodings import normalize_encoding
+from encodings.aliases import aliases
 from typing import Any
 
 import tornado.ioloop
+import tornado.iostream
 import tornado.web
 
 from lms_hooks.host import IMPORT_OUTCOMES, MANAGE_OUTCOMES
@@ -15,7 +22,8 @@ from lms_outcomes_plugin.api.base import ApiHandler, parse_id
 from lms_outcomes_plugin.api.mediatype import media_type, parameters
 from lms_outcomes_plugin.api.multipart import FormLimitError, FormParserError, MultipartUpload
 from lms_outcomes_plugin.formats import DEFAULT_IMPORT_TYPE
-from lms_outcomes_plugin.models import ContextRef, NewImport, OutcomeImport
+from lms_outcomes_plugin.formats.encoding import ENCODINGS
+from lms_outcomes_plugin.models import DEFAULT_ENCODING, ContextRef, NewImport, OutcomeImport
 from lms_outcomes_plugin.storage import AttachmentWriter, ImportQueueFull
 
 CONTEXT = r"/api/v1/(accounts|courses)/([^/]+)"
@@ -25,6 +33,15 @@ INVALID_MULTIPART = "Invalid multipart/form-data body"
 #: Tornado's own per-request body limit for uploads: out of reach, so the plugin's cap (a
 #: setting) always decides and answers 413 itself.
 TORNADO_BODY_LIMIT = 1 << 62
+#: Python's names of the codecs a raw upload's ``charset`` may name besides UTF-8, for each
+#: ``encoding`` (``auto`` and ``utf-8`` name none).
+CHARSET_CODECS = {
+    "windows-1252": {"cp1252"},
+    "iso-8859-1": {"latin_1"},
+    "utf-16": {"utf_16", "utf_16_le", "utf_16_be"},
+}
+#: Errors read per query while errors.csv streams.
+ERRORS_CSV_CHUNK = 1000
 
 
 class ImportJsonMixin(ApiHandler):
@@ -76,9 +93,10 @@ class CreateImportHandler(ImportJsonMixin):
         self.import_type = self.get_query_argument("import_type", None)
         if self.import_type is not None:
             self._check_import_type(self.import_type)
+        self.encoding = self._checked_encoding(self.get_query_argument("encoding", None))
         self.form = self._multipart_form()
-        if self.form is None and not _charset_is_utf8(self._content_type):
-            self.fail(400, {"error": "Invalid content type, UTF-8 required"})
+        if self.form is None:
+            self._check_charset()
         self.target_group_id = await self._target_group(group_id)
         await self._check_queue()
         self._check_content_length()
@@ -105,6 +123,29 @@ class CreateImportHandler(ImportJsonMixin):
             valid = ", ".join(self.service.formats.names())
             self.fail(400, {"error": f"Invalid import_type {import_type!r}; "
                                      f"valid import types: {valid}"})
+
+    def _checked_encoding(self, encoding: str | None) -> str | None:
+        """An ``encoding`` other than ours is 400 naming the valid ones (as import_type is);
+        case does not matter."""
+        if encoding is None:
+            return None
+        if encoding.lower() not in ENCODINGS:
+            self.fail(400, {"error": f"Invalid encoding {encoding!r}; valid encodings: "
+                                     f"{', '.join(ENCODINGS)}"})
+        return encoding.lower()
+
+    def _check_charset(self) -> None:
+        """Canvas refuses a raw upload whose charset is present and not UTF-8; we also accept
+        one that names the ``encoding`` the client chose (``charset=windows-1252`` with
+        ``encoding=windows-1252``)."""
+        charset = parameters(self._content_type).get("charset")
+        if charset is None or charset.lower() == "utf-8":
+            return
+        chosen = CHARSET_CODECS.get(self.encoding or DEFAULT_ENCODING)
+        if chosen is None:
+            self.fail(400, {"error": "Invalid content type, UTF-8 required"})
+        if _codec_name(charset) not in chosen:
+            self.fail(400, {"error": f"Invalid content type, UTF-8 or {self.encoding} required"})
 
     def _multipart_form(self) -> MultipartUpload | None:
         """The parser of a ``multipart/form-data`` body; None for a raw upload."""
@@ -218,6 +259,7 @@ class CreateImportHandler(ImportJsonMixin):
             import_type=import_type,
             user_id=self.user.id,
             learning_outcome_group_id=self.target_group_id,
+            encoding=self.encoding or DEFAULT_ENCODING,
         )
         try:
             outcome_import = await self.service.create_import(new, attachment)
@@ -228,12 +270,14 @@ class CreateImportHandler(ImportJsonMixin):
 
     def _finish_form(self, form: MultipartUpload) -> None:
         """What only the whole multipart body tells: that it was complete, and its
-        ``import_type`` field when the query had none."""
+        ``import_type`` and ``encoding`` fields when the query had none."""
         if not form.complete:
             self.fail(400, {"error": INVALID_MULTIPART})
         if self.import_type is None and "import_type" in form.fields:
             self.import_type = form.fields["import_type"]
             self._check_import_type(self.import_type)
+        if self.encoding is None:
+            self.encoding = self._checked_encoding(form.fields.get("encoding"))
 
     def _upload_name(self) -> tuple[str, str]:
         """The stored filename and content type.
@@ -310,14 +354,58 @@ class CreatedGroupIdsHandler(ShowImportHandler):
         self.send_json([str(group_id) for group_id in group_ids])
 
 
-def _charset_is_utf8(content_type: str) -> bool:
-    """Canvas refuses a raw upload whose charset parameter is present and not UTF-8."""
-    charset = parameters(content_type).get("charset")
-    return charset is None or charset.lower() == "utf-8"
+class ImportErrorsHandler(ShowImportHandler):
+    """``GET /api/v1/:context/outcome_imports/:id/errors``: every ``[row, message]`` pair, by
+    row, a page at a time (the read API's pagination). Found and authorized as the status is."""
+
+    async def get(self, segment: str, context_id: str, import_id: str) -> None:
+        outcome_import = await self.find_import(segment, context_id, import_id)
+        page = self.page()
+        found, total = await self.service.store.import_errors(outcome_import.id, page.slice)
+        self.send_page([[row, message] for row, message in found], page, total)
+
+
+class ImportErrorsCsvHandler(ShowImportHandler):
+    """``GET /api/v1/:context/outcome_imports/:id/errors.csv``: every error as a CSV file,
+    streamed: a chunk of errors is read, written and flushed (which waits for the client)
+    before the next is read, so memory holds one chunk however many errors there are."""
+
+    async def get(self, segment: str, context_id: str, import_id: str) -> None:
+        outcome_import = await self.find_import(segment, context_id, import_id)
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header(
+            "Content-Disposition",
+            f'attachment; filename="outcome_import_{outcome_import.id}_errors.csv"',
+        )
+        text = io.StringIO()
+        rows = csv.writer(text)
+        rows.writerow(("row", "message"))
+        chunks = self.service.store.import_error_chunks(outcome_import.id, ERRORS_CSV_CHUNK)
+        try:
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    rows.writerows(chunk)
+                    self.write(text.getvalue())
+                    text.seek(0)
+                    text.truncate()
+                    await self.flush()
+        except tornado.iostream.StreamClosedError:
+            return  # the client left: nothing more to send
+        self.finish(text.getvalue())
+
+
+def _codec_name(charset: str) -> str:
+    """The name of Python's codec a charset names (``latin1`` and ``ISO-8859-1`` are both
+    ``latin_1``), from the standard library's table of aliases. Not ``codecs.lookup``: it
+    caches every spelling it resolves, and these come from clients."""
+    name = normalize_encoding(charset.lower())
+    return aliases.get(name, name)
 
 
 ROUTES = [
     (rf"{CONTEXT}/outcome_imports(?:/group/([^/]+))?", CreateImportHandler),
     (rf"{CONTEXT}/outcome_imports/([^/]+)", ShowImportHandler),
     (rf"{CONTEXT}/outcome_imports/([^/]+)/created_group_ids", CreatedGroupIdsHandler),
+    (rf"{CONTEXT}/outcome_imports/([^/]+)/errors", ImportErrorsHandler),
+    (rf"{CONTEXT}/outcome_imports/([^/]+)/errors\.csv", ImportErrorsCsvHandler),
 ]

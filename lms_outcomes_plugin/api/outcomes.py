@@ -4,12 +4,10 @@ Outcomes APIs): the root group redirect, groups, subgroups, links, and single ou
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from lms_hooks.host import MANAGE_OUTCOMES, READ_OUTCOMES
 from lms_outcomes_plugin.api import errors
 from lms_outcomes_plugin.api.base import ApiHandler, parse_id
-from lms_outcomes_plugin.api.pagination import InvalidPage, PageRequest
 from lms_outcomes_plugin.api.views import Views, context_path
 from lms_outcomes_plugin.models import ContextRef
 from lms_outcomes_plugin.storage import LinkedOutcome, StoredGroup
@@ -64,16 +62,6 @@ class TreeHandler(ApiHandler):
             return {}
         ids = {linked.outcome.id for linked in links}
         return await self.service.store.friendly_descriptions(context, ids)
-
-    def page(self) -> PageRequest:
-        try:
-            return PageRequest.of(self.request)
-        except InvalidPage:
-            self.fail(404, errors.NOT_FOUND)
-
-    def send_page(self, items: list[Any], page: PageRequest, total: int) -> None:
-        self.set_header("Link", page.link_header(self.request, total))
-        self.send_json(items)
 
     def style(self, name: str) -> bool:
         """Whether ``outcome_style`` / ``outcome_group_style`` asks for the full style."""

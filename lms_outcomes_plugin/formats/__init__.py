@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from lms_outcomes_plugin.models import DEFAULT_ENCODING
 from lms_outcomes_plugin.records import FormatOutput
 from lms_outcomes_plugin.settings import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_PARENTS_PER_ROW
 
@@ -29,6 +30,10 @@ class FormatOptions:
     #: The ``max_parents_per_row`` setting: a row naming more parents than this should be a
     #: row error.
     max_parents_per_row: int = DEFAULT_MAX_PARENTS_PER_ROW
+    #: The client's ``encoding``: one of ``formats.encoding.ENCODINGS`` (``auto`` included). A
+    #: format that reads text applies it with ``formats.encoding.decoding_for(source,
+    #: encoding)`` (byte-order marks, ``auto``) and yields the decoding's warning, if any.
+    encoding: str = DEFAULT_ENCODING
 
 
 @runtime_checkable

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field, replace
 from lms_outcomes_plugin.imports import rules
 from lms_outcomes_plugin.imports.scope import ImportScope
 from lms_outcomes_plugin.models import ContextRef
-from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, ParsedItem, Rating
+from lms_outcomes_plugin.records import (
+    GroupRecord,
+    OutcomeRecord,
+    ParsedItem,
+    Rating,
+    RowWarning,
+)
 from lms_outcomes_plugin.ruby import inspect_list
 from lms_outcomes_plugin.storage import (
     BatchWrite,
@@ -152,6 +158,8 @@ class BatchPlanner:
                     self._plan_outcome(item, existing, ids, batch)
                 elif isinstance(item, GroupRecord):
                     self._plan_group(item, existing, ids, batch)
+                elif isinstance(item, RowWarning):
+                    batch.warnings.append((item.row, item.message))
                 else:
                     batch.errors.append((item.row, item.message))
             except RowProblem as problem:

@@ -221,6 +221,7 @@ class ImportRunner:
             locale=await self._host.locale(scope.context),
             max_cell_bytes=self._settings.max_cell_bytes,
             max_parents_per_row=self._settings.max_parents_per_row,
+            encoding=outcome_import.encoding,
         )
         assert outcome_import.attachment_id is not None
         source = await self._store.open_attachment(outcome_import.attachment_id)

@@ -7,7 +7,7 @@ one query per row. Canvas's rules live in the engine; backends only store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -207,6 +207,9 @@ class BatchWrite:
     unlinks: set[int] = field(default_factory=set)
     friendly_descriptions: list[FriendlyDescriptionWrite] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
+    #: ``[row, message]`` pairs of what was accepted but should be known (the format's
+    #: ``RowWarning`` items, or the engine's own).
+    warnings: list[tuple[int, str]] = field(default_factory=list)
 
 
 class AttachmentWriter(Protocol):
@@ -275,8 +278,23 @@ class Store(Protocol):
         ...
 
     async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
-        """The import with its first ``models.ERRORS_SHOWN`` (25) errors by row, if it belongs
-        to exactly ``context``."""
+        """The import with its first ``models.ERRORS_SHOWN`` (25) errors and first
+        ``models.WARNINGS_SHOWN`` (25) warnings by row, if it belongs to exactly ``context``."""
+        ...
+
+    async def import_errors(
+        self, import_id: int, page: Page
+    ) -> tuple[list[tuple[int, str]], int]:
+        """A page of the import's errors, ``(row, message)`` by row and then in the order they
+        were recorded, and how many there are in all."""
+        ...
+
+    def import_error_chunks(
+        self, import_id: int, size: int
+    ) -> AsyncGenerator[list[tuple[int, str]], None]:
+        """Every error of the import, in :meth:`import_errors`' order, ``size`` at a time, each
+        chunk read on its own (keyset pagination: no read stays open between chunks, and
+        memory holds one chunk)."""
         ...
 
     async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from lms_outcomes_plugin.models import (
     ERRORS_SHOWN,
+    WARNINGS_SHOWN,
     Attachment,
     ContextRef,
     ImportState,
@@ -54,6 +55,8 @@ STALLED = (
     "The import made no progress for too long and was stopped; no more of the file will be "
     "imported"
 )
+#: Below any (row, id) an error can have: where reading every error starts.
+FIRST_KEY = -(2**63)
 #: The kinds of write transaction that must wait for one another (see SqlStore._serialized).
 Serialized = Literal["tree", "queue"]
 
@@ -198,20 +201,41 @@ class SqlStore:
             now = self._now()
             created = await db.fetch(d(sql.INSERT_IMPORT), (
                 new.context.type, new.context.id, new.root_account_id, new.import_type,
-                new.user_id, new.learning_outcome_group_id, now, now,
+                new.user_id, new.learning_outcome_group_id, new.encoding, now, now,
             ))
             rows = await db.fetch(d(sql.QUEUE_IMPORT), (attachment.id, now, now, created[0][0]))
         return _import_from_row(rows[0])
 
     async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
         return _shown_import(await self._read(
-            sql.SELECT_IMPORT_SHOWN, (import_id, context.type, context.id, ERRORS_SHOWN)
+            sql.SELECT_IMPORT_SHOWN,
+            (import_id, context.type, context.id, ERRORS_SHOWN, WARNINGS_SHOWN),
         ))
 
     async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
         return _shown_import(await self._read(
-            sql.SELECT_LATEST_IMPORT_SHOWN, (context.type, context.id, ERRORS_SHOWN)
+            sql.SELECT_LATEST_IMPORT_SHOWN,
+            (context.type, context.id, ERRORS_SHOWN, WARNINGS_SHOWN),
         ))
+
+    async def import_errors(
+        self, import_id: int, page: Page
+    ) -> tuple[list[tuple[int, str]], int]:
+        rows = await self._read(sql.IMPORT_ERRORS, (import_id, page.limit, page.offset))
+        total = await self._read(sql.COUNT_IMPORT_ERRORS, (import_id,))
+        return [(row, message) for row, message in rows], total[0][0]
+
+    async def import_error_chunks(
+        self, import_id: int, size: int
+    ) -> AsyncGenerator[list[tuple[int, str]], None]:
+        after = (FIRST_KEY, FIRST_KEY)
+        while True:
+            rows = await self._read(sql.IMPORT_ERRORS_AFTER, (import_id, *after, size))
+            if rows:
+                yield [(row, message) for row, _, message in rows]
+            if len(rows) < size:
+                return
+            after = (rows[-1][0], rows[-1][1])
 
     async def claim_next_import(self, runner: str) -> OutcomeImport | None:
         d = self.dialect
@@ -267,7 +291,10 @@ class SqlStore:
     ) -> int:
         # Its batches are applied again from the start, as by a new import: the errors they
         # recorded would be recorded twice, and their stamps would read "already appeared".
-        for template in (sql.REQUEUE_ERRORS, sql.REQUEUE_GROUP_STAMPS, sql.REQUEUE_OUTCOME_STAMPS):
+        for template in (
+            sql.REQUEUE_ERRORS, sql.REQUEUE_WARNINGS, sql.REQUEUE_GROUP_STAMPS,
+            sql.REQUEUE_OUTCOME_STAMPS,
+        ):
             await db.execute(self.dialect(template.replace("{where}", where)), params)
         return await db.execute(
             self.dialect(sql.REQUEUE.replace("{where}", where)),
@@ -323,6 +350,14 @@ class SqlStore:
         if errors:
             await db.executemany(self.dialect(sql.INSERT_ERROR), [
                 (import_id, row, cut_message(message), failure) for row, message in errors
+            ])
+
+    async def _insert_warnings(
+        self, db: Connection, import_id: int, warnings: Sequence[tuple[int, str]]
+    ) -> None:
+        if warnings:
+            await db.executemany(self.dialect(sql.INSERT_WARNING), [
+                (import_id, row, cut_message(message)) for row, message in warnings
             ])
 
     # the outcome tree ------------------------------------------------------------------------
@@ -484,6 +519,7 @@ class SqlBatch:
         if changed == 0:
             raise ImportTakenOver(batch.import_id)
         await self._store._insert_errors(self._db, batch.import_id, batch.errors)
+        await self._store._insert_warnings(self._db, batch.import_id, batch.warnings)
 
     async def _apply_groups(self, batch: BatchWrite, now: Any) -> None:
         # New groups first (a parent before its children, in row order), so that an updated
@@ -552,7 +588,11 @@ class SqlBatch:
             ])
 
 
-def _import_from_row(row: Sequence[Any], errors: Iterable[Sequence[Any]] = ()) -> OutcomeImport:
+def _import_from_row(
+    row: Sequence[Any],
+    errors: Iterable[Sequence[Any]] = (),
+    warnings: Iterable[Sequence[Any]] = (),
+) -> OutcomeImport:
     return OutcomeImport(
         id=row[0],
         context_type=row[1],
@@ -568,16 +608,22 @@ def _import_from_row(row: Sequence[Any], errors: Iterable[Sequence[Any]] = ()) -
         updated_at=as_time(row[11]),  # type: ignore[arg-type]
         ended_at=as_time(row[12]),
         errors=tuple((r, m) for r, m in errors),
+        encoding=row[13],
+        warnings=tuple((r, m) for r, m in warnings),
     )
 
 
 def _shown_import(rows: Sequence[Sequence[Any]]) -> OutcomeImport | None:
-    """The import of ``statements.with_errors_shown``'s rows, with the errors shown."""
+    """The import of ``statements.with_messages_shown``'s rows, with its errors and warnings
+    shown."""
     if not rows:
         return None
-    width = len(rows[0]) - 2
-    errors = [row[width:] for row in rows if row[width] is not None]
-    return _import_from_row(rows[0][:width], errors)
+    width = len(rows[0]) - 3
+    shown: dict[int, list[Sequence[Any]]] = {sql.SHOWN_ERROR: [], sql.SHOWN_WARNING: []}
+    for row in rows:
+        if row[width] is not None:
+            shown[row[width]].append(row[width + 1:])
+    return _import_from_row(rows[0][:width], shown[sql.SHOWN_ERROR], shown[sql.SHOWN_WARNING])
 
 
 def _group(row: Sequence[Any]) -> StoredGroup:

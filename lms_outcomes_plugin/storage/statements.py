@@ -221,7 +221,7 @@ WHERE context_type = ? AND context_id = ? AND workflow_state = 'active'
 IMPORT_COLUMNS = (
     "id, context_type, context_id, root_account_id, import_type, user_id, "
     "learning_outcome_group_id, workflow_state, progress, attachment_id, created_at, "
-    "updated_at, ended_at"
+    "updated_at, ended_at, encoding"
 )
 # params: filename, content_type, size, storage_key, created_at
 INSERT_ATTACHMENT = """
@@ -229,11 +229,12 @@ INSERT INTO lms_outcomes_attachments (filename, content_type, size, storage_key,
 VALUES (?, ?, ?, ?, ?) RETURNING id
 """
 # params: context_type, context_id, root_account_id, import_type, user_id,
-#         learning_outcome_group_id, created_at, updated_at
+#         learning_outcome_group_id, encoding, created_at, updated_at
 INSERT_IMPORT = """
 INSERT INTO lms_outcomes_imports (context_type, context_id, root_account_id, import_type,
-    user_id, learning_outcome_group_id, workflow_state, progress, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, 'initializing', 0, ?, ?) RETURNING id
+    user_id, learning_outcome_group_id, encoding, workflow_state, progress, created_at,
+    updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, 'initializing', 0, ?, ?) RETURNING id
 """
 # params: attachment_id, queued_at, updated_at, id
 QUEUE_IMPORT = f"""
@@ -254,26 +255,57 @@ SELECT {IMPORT_COLUMNS} FROM lms_outcomes_imports WHERE id = (
 """
 
 
-def with_errors_shown(select_import: str) -> str:
-    """The import ``select_import`` finds, with its first errors, in one round trip (a status
-    request is polled while imports run): one row per error, its row and message after the
-    import's columns, or one row with two NULLs. params: select_import's, then the limit."""
+#: What a row of ``with_messages_shown`` after the import's columns holds: an error or a warning.
+SHOWN_ERROR, SHOWN_WARNING = 0, 1
+
+
+def with_messages_shown(select_import: str) -> str:
+    """The import ``select_import`` finds, with its first errors and its first warnings, in one
+    round trip (a status request is polled while imports run): one row per error or warning,
+    its kind (SHOWN_ERROR or SHOWN_WARNING), row and message after the import's columns, or
+    one row with three NULLs. params: select_import's, then the two limits."""
     return f"""
 WITH found AS ({select_import})
-SELECT found.*, shown.row, shown.message FROM found LEFT JOIN (
-    SELECT row, message, id FROM lms_outcomes_import_errors
-    WHERE outcome_import_id = (SELECT id FROM found) ORDER BY row, id LIMIT ?
+SELECT found.*, shown.kind, shown.row, shown.message FROM found LEFT JOIN (
+    SELECT * FROM (
+        SELECT {SHOWN_ERROR} AS kind, row, message, id FROM lms_outcomes_import_errors
+        WHERE outcome_import_id = (SELECT id FROM found) ORDER BY row, id LIMIT ?
+    ) AS errors
+    UNION ALL
+    SELECT * FROM (
+        SELECT {SHOWN_WARNING} AS kind, row, message, id FROM lms_outcomes_import_warnings
+        WHERE outcome_import_id = (SELECT id FROM found) ORDER BY row, id LIMIT ?
+    ) AS warnings
 ) AS shown ON TRUE
-ORDER BY shown.row, shown.id
+ORDER BY shown.kind, shown.row, shown.id
 """
 
 
-SELECT_IMPORT_SHOWN = with_errors_shown(SELECT_IMPORT)
-SELECT_LATEST_IMPORT_SHOWN = with_errors_shown(SELECT_LATEST_IMPORT)
+SELECT_IMPORT_SHOWN = with_messages_shown(SELECT_IMPORT)
+SELECT_LATEST_IMPORT_SHOWN = with_messages_shown(SELECT_LATEST_IMPORT)
 # params: import id, row, message, failure
 INSERT_ERROR = """
 INSERT INTO lms_outcomes_import_errors (outcome_import_id, row, message, failure)
 VALUES (?, ?, ?, ?)
+"""
+# params: import id, row, message
+INSERT_WARNING = """
+INSERT INTO lms_outcomes_import_warnings (outcome_import_id, row, message) VALUES (?, ?, ?)
+"""
+# Every error of an import, by row and then as recorded: a page of them (the errors route) ...
+# params: import id, limit, offset
+IMPORT_ERRORS = """
+SELECT row, message FROM lms_outcomes_import_errors WHERE outcome_import_id = ?
+ORDER BY row, id LIMIT ? OFFSET ?
+"""
+# params: import id
+COUNT_IMPORT_ERRORS = "SELECT COUNT(*) FROM lms_outcomes_import_errors WHERE outcome_import_id = ?"
+# ... or those after a (row, id), in index order (errors.csv, chunk by chunk).
+# params: import id, row, id, limit
+IMPORT_ERRORS_AFTER = """
+SELECT row, id, message FROM lms_outcomes_import_errors
+WHERE outcome_import_id = ? AND (row, id) > (?, ?)
+ORDER BY row, id LIMIT ?
 """
 # Only the oldest created import (by id: imports are created one at a time) of each root
 # account may start, and only while none of its root account is importing: so a runner that
@@ -325,6 +357,9 @@ _INTERRUPTED = (
     "(SELECT id FROM lms_outcomes_imports WHERE {where} AND workflow_state = 'importing')"
 )
 REQUEUE_ERRORS = f"DELETE FROM lms_outcomes_import_errors WHERE outcome_import_id IN {_INTERRUPTED}"
+REQUEUE_WARNINGS = (
+    f"DELETE FROM lms_outcomes_import_warnings WHERE outcome_import_id IN {_INTERRUPTED}"
+)
 REQUEUE_GROUP_STAMPS = (
     f"UPDATE lms_outcomes_groups SET outcome_import_id = NULL "
     f"WHERE outcome_import_id IN {_INTERRUPTED}"

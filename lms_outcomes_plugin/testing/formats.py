@@ -20,12 +20,13 @@ from lms_outcomes_plugin.records import (
     ParsedItem,
     Progress,
     RowError,
+    RowWarning,
 )
 
 MiB = 1024 * 1024
 #: The default bound on what a parse may hold in memory at once (a batch of records included).
 DEFAULT_MAX_MEMORY = 16 * MiB
-_ITEMS = (GroupRecord, OutcomeRecord, RowError)
+_ITEMS = (GroupRecord, OutcomeRecord, RowError, RowWarning)
 
 
 def check_format(
@@ -35,16 +36,17 @@ def check_format(
     *,
     max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> list[ParsedItem]:
-    """The records and row errors ``import_format`` makes of ``data``, checked against the
-    rules an import relies on; or the format's :class:`DataFormatError`, raised.
+    """The records, row errors and warnings ``import_format`` makes of ``data``, checked
+    against the rules an import relies on; or the format's :class:`DataFormatError`, raised.
 
     The format is registered (so it must pickle, as it does to reach the parse worker), and its
     unpickled copy parses ``data`` from a real file, as in an import. An ``AssertionError``
-    says which rule it broke: ``parse`` returns an iterator; it yields only records, row errors
-    and :class:`Progress`, with rows that never go back; it raises ``DataFormatError`` only
-    before its first item; a format that reports progress does so before its first record;
-    and, run by the parse worker's own code, it never holds more than ``max_memory`` bytes at
-    once (give it a file larger than that to check memory does not grow with the file).
+    says which rule it broke: ``parse`` returns an iterator; it yields only records, row
+    errors, :class:`RowWarning` and :class:`Progress`, with rows that never go back; it raises
+    ``DataFormatError`` only before its first item; a format that reports progress does so
+    before its first record; and, run by the parse worker's own code, it never holds more than
+    ``max_memory`` bytes at once (give it a file larger than that to check memory does not grow
+    with the file).
     """
     registry = ImportFormatRegistry()
     registry.add(import_format)  # refuses a format that does not pickle, naming it
@@ -118,8 +120,8 @@ class _Rules:
             return
         _require(
             isinstance(item, _ITEMS),
-            f"{name}: yielded {item!r}; a format yields GroupRecord, OutcomeRecord, RowError "
-            "and Progress only",
+            f"{name}: yielded {item!r}; a format yields GroupRecord, OutcomeRecord, RowError, "
+            "RowWarning and Progress only",
         )
         _require(isinstance(item.row, int) and item.row >= 1, f"{name}: bad row in {item!r}")
         last = self.items[-1].row if self.items else 1

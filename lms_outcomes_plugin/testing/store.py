@@ -31,6 +31,7 @@ import pytest
 from lms_outcomes_plugin.models import (
     ERRORS_SHOWN,
     MAX_ERROR_LENGTH,
+    WARNINGS_SHOWN,
     Attachment,
     ContextRef,
     NewImport,
@@ -243,17 +244,77 @@ class StoreConformance:
         assert shown is not None
         assert shown.errors == ((1, "Bad file"),)
 
+    @with_open_store
+    async def test_an_import_keeps_the_encoding_it_was_created_with(self, store: Store) -> None:
+        new = NewImport(ACCOUNT, 1, "instructure_csv", user_id=7, encoding="windows-1252")
+        created = await store.create_import(new, await upload(store))
+        default = await queue(store, OTHER_ROOT)
+        assert (created.encoding, default.encoding) == ("windows-1252", "utf-8")
+        claimed = await store.claim_next_import("runner-1")
+        assert claimed is not None
+        assert (claimed.id, claimed.encoding) == (created.id, "windows-1252")
+        shown = await store.get_import(ACCOUNT, created.id)
+        assert shown is not None
+        assert shown.encoding == "windows-1252"
+
+    @with_open_store
+    async def test_batches_add_warnings_shown_first_by_row(self, store: Store) -> None:
+        claimed = await running(store)
+        assert claimed.warnings == ()
+        warnings = [(row, f"warning {row}" * (100 if row == 1 else 1)) for row in range(30, 0, -1)]
+        async with store.batch() as tx:
+            await tx.apply(BatchWrite(claimed.id, "runner-1", 10, warnings=warnings[:10]))
+        async with store.batch() as tx:
+            await tx.apply(BatchWrite(claimed.id, "runner-1", 20, warnings=warnings[10:]))
+        shown = await store.get_import(ACCOUNT, claimed.id)
+        assert shown is not None
+        assert [row for row, _ in shown.warnings] == list(range(1, WARNINGS_SHOWN + 1))
+        assert shown.warnings[0][1] == ("warning 1" * 100)[:MAX_ERROR_LENGTH]
+        assert shown.warnings[1] == (2, "warning 2")
+        assert shown.errors == ()
+        latest = await store.get_latest_import(ACCOUNT)
+        assert latest is not None
+        assert latest.warnings == shown.warnings
+
+    @with_open_store
+    async def test_every_error_reads_by_row_in_pages_and_in_chunks(self, store: Store) -> None:
+        claimed = await running(store)
+        # Rows out of order, a row with two errors (kept in the order recorded), across batches.
+        errors = [(row, f"error {row}") for row in range(2, 2502)]
+        errors[10:10] = [(5, "error 5 again")]
+        async with store.batch() as tx:
+            await tx.apply(BatchWrite(claimed.id, "runner-1", 10, errors=errors[1500:]))
+        async with store.batch() as tx:
+            await tx.apply(BatchWrite(claimed.id, "runner-1", 20, errors=errors[:1500]))
+        await store.finish_import(claimed.id, "runner-1", "failed", [(1, "Bad file")])
+        expected = sorted([(1, "Bad file"), *errors], key=lambda error: error[0])
+        page, total = await store.import_errors(claimed.id, Page(offset=0, limit=4))
+        assert (page, total) == (expected[:4], len(expected))
+        assert page[3:] == [(4, "error 4")]
+        later, _ = await store.import_errors(claimed.id, Page(offset=4, limit=3))
+        assert later == [(5, "error 5"), (5, "error 5 again"), (6, "error 6")]
+        assert await store.import_errors(claimed.id, Page(offset=5000, limit=10)) == ([], total)
+        chunks = [chunk async for chunk in store.import_error_chunks(claimed.id, 1000)]
+        assert [len(chunk) for chunk in chunks] == [1000, 1000, 502]
+        assert [error for chunk in chunks for error in chunk] == expected
+        assert [chunk async for chunk in store.import_error_chunks(claimed.id + 1, 10)] == []
+
     # leases ----------------------------------------------------------------------------------
 
     @with_open_store
     async def test_an_import_whose_runner_stopped_is_queued_again(self, store: Store) -> None:
         claimed = await running(store)
+        async with store.batch() as tx:
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 10, errors=[(2, "Bad row")], warnings=[(1, "Noted")]
+            ))
         await store.heartbeat("runner-1")
         assert await store.requeue_stale_imports(utcnow() - timedelta(minutes=5)) == 0
         assert await store.requeue_stale_imports(utcnow() + timedelta(seconds=1)) == 1
         shown = await store.get_import(ACCOUNT, claimed.id)
         assert shown is not None
         assert shown.workflow_state == "created"
+        assert (shown.errors, shown.warnings) == ((), ())  # its batches will be applied again
         again = await store.claim_next_import("runner-2")
         assert again is not None
         assert again.id == claimed.id

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, BinaryIO
 
+from lms_outcomes_plugin.formats.encoding import Decoding, decoding_for
 from lms_outcomes_plugin.models import MAX_ERROR_LENGTH
 from lms_outcomes_plugin.records import DataFormatError
 from lms_outcomes_plugin.ruby import has_invalid_utf8
 
-BOM = b"\xef\xbb\xbf"
 NO_DATA = "File has no data"
 INVALID_CSV = "Invalid CSV File"
 _CHUNK = 1 << 16
@@ -61,46 +61,50 @@ class Bounds:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """Where the CSV text starts (after a BOM) and which column separator it uses."""
+    """How the CSV text is decoded (and where it starts, after a BOM), and which column
+    separator it uses."""
 
-    start: int
+    decoding: Decoding
     separator: str
 
 
 @dataclass(frozen=True, slots=True)
 class Scan:
     """What pass 1 learned: the header cells, whether rows follow, and whether the rows hold
-    bytes that are not UTF-8 (so that pass 2 checks cells only when it must)."""
+    bytes the file's encoding cannot decode (so that pass 2 checks cells only when it must)."""
 
     header: list[str]
     #: Whether any record follows the header (blank ones count).
     has_rows: bool
-    invalid_utf8: bool
+    undecodable: bool
 
 
-def detect_layout(source: BinaryIO) -> Layout:
-    """Canvas's ``test_header_i18n``: skip a UTF-8 BOM; ``;`` separates columns when the first
-    ``\\n``-terminated line holds more ``;`` than ``,`` (a CR-only file is one such line)."""
-    source.seek(0)
-    chunk = source.read(_CHUNK)
-    start = len(BOM) if chunk.startswith(BOM) else 0
-    semicolons = commas = 0
-    while chunk:
-        line, newline, _ = chunk.partition(b"\n")
-        semicolons += line.count(b";")
-        commas += line.count(b",")
-        if newline:
-            break
-        chunk = source.read(_CHUNK)
-    return Layout(start, ";" if semicolons > commas else ",")
+def detect_layout(source: BinaryIO, decoding: Decoding | None = None) -> Layout:
+    """Canvas's ``test_header_i18n``: ``;`` separates columns when the first ``\\n``-terminated
+    line holds more ``;`` than ``,`` (a CR-only file is one such line). In a file read as UTF-16
+    (Excel's "Unicode Text" export, tab-separated), tab does when that line holds more tabs
+    than either. ``decoding`` defaults to UTF-8, its BOM skipped, as Canvas reads."""
+    decoding = decoding or decoding_for(source)
+    counts = dict.fromkeys(",;\t", 0)
+    with _text(source, decoding) as text:
+        while chunk := text.read(_CHUNK):
+            line, newline, _ = chunk.partition("\n")
+            for separator in counts:
+                counts[separator] += line.count(separator)
+            if newline:
+                break
+    separator = ";" if counts[";"] > counts[","] else ","
+    if decoding.name == "utf-16" and counts["\t"] > max(counts[";"], counts[","]):
+        separator = "\t"
+    return Layout(decoding, separator)
 
 
 def scan(source: BinaryIO, layout: Layout, bounds: Bounds) -> Scan:
     """Pass 1 over the whole file: raises DataFormatError for no data or malformed CSV."""
     quotes = _QuoteChecker(layout.separator)
     header = _HeaderText(layout.separator, bounds)
-    invalid_utf8 = more = False
-    with _text(source, layout.start) as text:
+    undecodable = more = False
+    with _text(source, layout.decoding) as text:
         for piece in iter(partial(text.readline, bounds.record), ""):
             quotes.feed(piece)
             header.add(piece)
@@ -115,11 +119,11 @@ def scan(source: BinaryIO, layout: Layout, bounds: Bounds) -> Scan:
                     continue
             more = True
             quotes.feed(chunk)
-            invalid_utf8 = invalid_utf8 or has_invalid_utf8(chunk)
+            undecodable = undecodable or has_invalid_utf8(chunk)
     if header.empty:  # an empty file, or a BOM alone
         raise DataFormatError(NO_DATA)
     quotes.finish()
-    return Scan(header.cells(), more, invalid_utf8)
+    return Scan(header.cells(), more, undecodable)
 
 
 def read_rows(source: BinaryIO, layout: Layout, bounds: Bounds) -> Iterator[tuple[list[str], str]]:
@@ -138,7 +142,7 @@ def read_rows(source: BinaryIO, layout: Layout, bounds: Bounds) -> Iterator[tupl
     size = quotes = 0
     split_crlf = False
     limit = csv.field_size_limit()
-    with _text(source, layout.start) as text:
+    with _text(source, layout.decoding) as text:
         lines = iter(partial(text.readline, cap), "")
         for line in lines:
             if split_crlf:
@@ -432,12 +436,14 @@ def _allow_fields_up_to(length: int) -> int:
 
 
 @contextmanager
-def _text(source: BinaryIO, start: int) -> Iterator[io.TextIOWrapper]:
-    # surrogateescape keeps invalid bytes (for the per-cell check); newline="" keeps CRLF, LF
-    # and CR as they are, which csv.reader needs inside quoted cells.
-    source.seek(start)
+def _text(source: BinaryIO, decoding: Decoding) -> Iterator[io.TextIOWrapper]:
+    # The decoding's error handler keeps undecodable bytes (for the per-cell check); newline=""
+    # keeps CRLF, LF and CR as they are, which csv.reader needs inside quoted cells.
+    source.seek(decoding.start)
     buffer: Any = source  # any readable binary file will do, not just BufferedIOBase
-    text = io.TextIOWrapper(buffer, encoding="utf-8", errors="surrogateescape", newline="")
+    text = io.TextIOWrapper(
+        buffer, encoding=decoding.codec, errors=decoding.errors, newline=""
+    )
     try:
         yield text
     finally:

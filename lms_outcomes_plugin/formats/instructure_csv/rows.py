@@ -1,11 +1,12 @@
 """One data row -> a record or a row error, with Canvas's checks in Canvas's order.
 
-The order is: the size of every cell (``max_cell_bytes``, before any cell is used), UTF-8 of
-every cell, the blank-row skip, ratings, mastery points, calculation_int (decision 11), the
-friendly description's length, the checks common to both types, the number of parents
-(``max_parents_per_row``), then the object_type dispatch. The first failure is the row's only
-error. Checks that need the outcome tree (parents, "already appeared", calculation method names
-and ranges, lengths) are the engine's. Messages quote at most what a stored message can show.
+The order is: the size of every cell (``max_cell_bytes``, before any cell is used), the encoding
+of every cell (UTF-8 unless the client chose another), the blank-row skip, ratings, mastery
+points, calculation_int (decision 11), the friendly description's length, the checks common to
+both types, the number of parents (``max_parents_per_row``), then the object_type dispatch. The
+first failure is the row's only error. Checks that need the outcome tree (parents, "already
+appeared", calculation method names and ranges, lengths) are the engine's. Messages quote at
+most what a stored message can show.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from operator import itemgetter
 
 from lms_outcomes_plugin.formats import FormatOptions
+from lms_outcomes_plugin.formats.encoding import ESCAPE
 from lms_outcomes_plugin.formats.instructure_csv.header import RATINGS, Header
 from lms_outcomes_plugin.formats.instructure_csv.numbers import LocaleNumbers, parse_whole_number
 from lms_outcomes_plugin.formats.instructure_csv.reader import quoted_cells
@@ -48,7 +50,12 @@ class RowParser:
     """Turns the cells of one data row into a record, a row error, or None for a blank row."""
 
     def __init__(
-        self, header: Header, options: FormatOptions, separator: str, check_utf8: bool
+        self,
+        header: Header,
+        options: FormatOptions,
+        separator: str,
+        check_bytes: bool,
+        encoding: str = "utf-8",
     ) -> None:
         self._width = header.width
         self._names = header.names
@@ -63,7 +70,9 @@ class RowParser:
         self._surely_short = options.max_cell_bytes // 4
         self._max_parents = options.max_parents_per_row
         self._separator = separator
-        self._check_utf8 = check_utf8
+        # Only when pass 1 found bytes the file's encoding cannot decode (named in the error).
+        self._check_bytes = check_bytes
+        self._undecodable = f"Not a valid {encoding} string: "
         self._scales: dict[tuple[str, ...], tuple[Rating, ...]] = {}
 
     def parse(self, row: int, cells: list[str], raw: str) -> ParsedItem | None:
@@ -72,10 +81,10 @@ class RowParser:
             too_long = self._too_long(cells)
             if too_long is not None:
                 return RowError(row, too_long)
-        if self._check_utf8:
+        if self._check_bytes:
             for cell in cells:
                 if has_invalid_utf8(cell):
-                    return RowError(row, f"Not a valid utf-8 string: {inspect(cell)}")
+                    return RowError(row, self._undecodable + inspect(cell))
         for cell in cells:
             if cell and cell.strip(WHITESPACE):
                 break
@@ -245,8 +254,8 @@ def _calculation_int(raw: str) -> int | None:
 
 
 def _utf8_length(cell: str) -> int:
-    """The value's length in UTF-8 bytes (an invalid byte, kept as a surrogate, counts one)."""
-    return len(cell) if cell.isascii() else len(cell.encode("utf-8", "surrogateescape"))
+    """The value's length in UTF-8 bytes (an undecodable byte, kept as a surrogate, counts one)."""
+    return len(cell) if cell.isascii() else len(cell.encode("utf-8", ESCAPE))
 
 
 def _check_common(vendor_guid: str, title: str, workflow: str) -> None:
