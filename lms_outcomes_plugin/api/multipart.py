@@ -122,10 +122,6 @@ class MultipartUpload:
             max_header_size=sys.maxsize,
         )
 
-    @property
-    def has_attachment(self) -> bool:
-        return self._has_attachment
-
     def feed(self, chunk: bytes) -> list[bytes]:
         """Parse ``chunk``; return the attachment's bytes found in it, in order.
 
