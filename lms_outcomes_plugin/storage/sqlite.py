@@ -100,7 +100,7 @@ class FileAttachmentWriter:
         if self._file is None:
             self._file = await asyncio.to_thread(open, self._path, "wb")
         # Chunks are Tornado's (64 KiB at most): a buffered write to the page cache is
-        # microseconds, cheaper than a thread hop.
+        # cheaper than a thread hop.
         self._file.write(chunk)
         self._size += len(chunk)
 
