@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 ImportState = Literal["initializing", "created", "importing", "succeeded", "failed"]
-FINISHED_STATES: frozenset[str] = frozenset({"succeeded", "failed"})
 
 #: Canvas keeps stored error messages to 255 characters.
 MAX_ERROR_LENGTH = 255

@@ -16,7 +16,7 @@ from lms_outcomes_plugin.storage import Store
 
 class OutcomesService:
     """Built when the host asks for routes; opened by ``lms_startup``, closed by
-    ``lms_shutdown``. Handlers reach everything through it."""
+    ``lms_shutdown``. Each route's handler gets the parts it uses (see :meth:`routes`)."""
 
     def __init__(self, host: LmsHost) -> None:
         self.host = host
@@ -37,8 +37,12 @@ class OutcomesService:
         return self.extensions.formats
 
     def routes(self) -> list[tuple[Any, ...]]:
-        rules = [*imports.ROUTES, *outcomes.ROUTES, *openapi.ROUTES]
-        return [(pattern, handler, {"service": self}) for pattern, handler in rules]
+        parts: list[tuple[list[tuple[str, Any]], dict[str, Any]]] = [
+            (imports.ROUTES, {"host": self.host, "service": self}),
+            (outcomes.ROUTES, {"host": self.host, "store": self.store}),
+            (openapi.ROUTES, {"host": self.host}),
+        ]
+        return [(pattern, handler, kwargs) for rules, kwargs in parts for pattern, handler in rules]
 
     async def start(self) -> None:
         await self.store.open()

@@ -48,14 +48,16 @@ def csv_file(name: str) -> dict[str, tuple[str, bytes, str]]:
     return {"attachment": (Path(name).name, fixture_bytes(name), "text/csv")}
 
 
-async def stored_upload(lms: EmbeddedHost, context: ContextRef, import_id: int) -> Attachment:
-    store = service_for(lms).store
-    outcome_import = await store.get_import(context, import_id)
-    assert outcome_import is not None
-    assert outcome_import.attachment_id is not None
-    attachment = await store.get_attachment(outcome_import.attachment_id)  # type: ignore[attr-defined]
-    assert attachment is not None
-    return attachment
+def stored_upload(tree: Tree, context: ContextRef, import_id: int) -> Attachment:
+    """The attachment row stored for an import of ``context``, read from the tables."""
+    rows = tree.rows(
+        "SELECT a.id, a.filename, a.content_type, a.size FROM lms_outcomes_attachments a "
+        "JOIN lms_outcomes_imports i ON i.attachment_id = a.id "
+        "WHERE i.id = ? AND i.context_type = ? AND i.context_id = ?",
+        import_id, context.type, context.id,
+    )
+    assert len(rows) == 1, rows
+    return Attachment(*rows[0])
 
 
 async def assert_nothing_stored(tree: Tree, db_path: Path) -> None:
@@ -95,7 +97,7 @@ async def group_id_from_import(api: Api, imports: str, csv: bytes = ONE_GROUP) -
 
 @pytest.mark.gen_test(timeout=30)
 async def test_multipart_upload_into_an_account(
-    api: Api, world: World, lms: EmbeddedHost, tree: Tree
+    api: Api, world: World, tree: Tree
 ) -> None:
     """Cases 11 and 14."""
     imports = imports_of(world)
@@ -111,7 +113,7 @@ async def test_multipart_upload_into_an_account(
     assert created.body["processing_errors"] == []
     assert created.body["data"] == {"import_type": "instructure_csv"}
     assert created.body["user"]["id"] == world.admin_id
-    upload = await stored_upload(lms, ContextRef("account", world.account_id), created.body["id"])
+    upload = stored_upload(tree, ContextRef("account", world.account_id), created.body["id"])
     assert (upload.filename, upload.content_type, upload.size) == (
         "test_outcomes_1.csv",
         "text/csv",
@@ -159,14 +161,14 @@ async def test_multipart_upload_into_a_target_group(
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_multipart_upload_into_a_course(api: Api, world: World, lms: EmbeddedHost) -> None:
+async def test_multipart_upload_into_a_course(api: Api, world: World, tree: Tree) -> None:
     imports = imports_of(world, "courses")
     created = await api.post_multipart(imports, files=csv_file("canvas/demo.csv"))
 
     assert created.status == 200, created.body
     done = await api.wait_for_import(f"{imports}/{created.body['id']}")
     assert done.body["workflow_state"] == "succeeded"
-    upload = await stored_upload(lms, ContextRef("course", world.course_id), created.body["id"])
+    upload = stored_upload(tree, ContextRef("course", world.course_id), created.body["id"])
     assert (upload.filename, upload.content_type) == ("demo.csv", "text/csv")
 
 
@@ -188,7 +190,7 @@ async def test_multipart_file_level_error_fails_the_import(api: Api, world: Worl
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_multipart_part_details(api: Api, world: World, lms: EmbeddedHost) -> None:
+async def test_multipart_part_details(api: Api, world: World, tree: Tree) -> None:
     """The first ``attachment`` part is the file; its media type is kept without parameters
     and the request's charset is not checked; other parts are skipped."""
     boundary = "b0undary"
@@ -208,7 +210,7 @@ async def test_multipart_part_details(api: Api, world: World, lms: EmbeddedHost)
     )
 
     assert created.status == 200, created.body
-    upload = await stored_upload(lms, ContextRef("account", world.account_id), created.body["id"])
+    upload = stored_upload(tree, ContextRef("account", world.account_id), created.body["id"])
     assert (upload.filename, upload.content_type, upload.size) == (
         "outcomes.csv",
         "text/csv",
@@ -218,14 +220,14 @@ async def test_multipart_part_details(api: Api, world: World, lms: EmbeddedHost)
 
 @pytest.mark.gen_test(timeout=30)
 async def test_multipart_without_attachment_stores_an_empty_file(
-    api: Api, world: World, lms: EmbeddedHost
+    api: Api, world: World, tree: Tree
 ) -> None:
     """Our rule: no ``attachment`` part is an empty upload, which fails as such."""
     imports = imports_of(world)
     created = await api.post_multipart(imports, fields={"import_type": "instructure_csv"})
 
     assert created.status == 200, created.body
-    upload = await stored_upload(lms, ContextRef("account", world.account_id), created.body["id"])
+    upload = stored_upload(tree, ContextRef("account", world.account_id), created.body["id"])
     assert (upload.filename, upload.size) == ("outcome_import.csv", 0)
     done = await api.wait_for_import(f"{imports}/{created.body['id']}")
     assert done.body["workflow_state"] == "failed"
@@ -314,7 +316,7 @@ async def test_import_type_from_the_form_and_the_query_wins(api: Api, world: Wor
 async def test_raw_upload_names(
     api: Api,
     world: World,
-    lms: EmbeddedHost,
+    tree: Tree,
     headers: dict[str, str],
     url_suffix: str,
     stored: tuple[str, str],
@@ -324,7 +326,7 @@ async def test_raw_upload_names(
     created = await api.post(imports_of(world) + url_suffix, body=body, headers=headers)
 
     assert created.status == 200, created.body
-    upload = await stored_upload(lms, ContextRef("account", world.account_id), created.body["id"])
+    upload = stored_upload(tree, ContextRef("account", world.account_id), created.body["id"])
     assert (upload.filename, upload.content_type, upload.size) == (*stored, 7)
 
 
@@ -490,7 +492,7 @@ async def test_a_stopping_runner_starts_no_parse_worker(
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_body_at_the_cap_is_accepted(api: Api, world: World, lms: EmbeddedHost) -> None:
+async def test_a_body_at_the_cap_is_accepted(api: Api, world: World, tree: Tree) -> None:
     body = b"x" * CAP
     with_length = await api.post_csv(imports_of(world), body)
     chunked = await api.post(
@@ -500,7 +502,7 @@ async def test_a_body_at_the_cap_is_accepted(api: Api, world: World, lms: Embedd
     for response in (with_length, chunked):
         assert response.status == 200, response.body
         context = ContextRef("account", world.account_id)
-        upload = await stored_upload(lms, context, response.body["id"])
+        upload = stored_upload(tree, context, response.body["id"])
         assert upload.size == CAP
 
 

@@ -657,6 +657,33 @@ def test_migrations_are_recorded_once(world: World) -> None:
     conn.close()
 
 
+def test_a_database_of_a_newer_version_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """A migration recorded that this version does not know: opening applies nothing."""
+    path = tmp_path / "newer.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE host_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        conn.execute("INSERT INTO host_migrations VALUES ('9999_later', '2030-01-01T00:00:00Z')")
+    conn.close()
+
+    async def open_and_close() -> None:
+        async with HostDatabase(path):
+            pass
+
+    with pytest.raises(RuntimeError) as refused:
+        asyncio.run(open_and_close())
+
+    assert str(refused.value) == (
+        f"{path} has host migrations this version does not know: 9999_later"
+    )
+    with sqlite3.connect(path) as conn:
+        tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        recorded = conn.execute("SELECT name FROM host_migrations").fetchall()
+    conn.close()
+    assert (tables, recorded) == ([("host_migrations",)], [("9999_later",)])
+
+
 def test_accounts_roots_and_bad_input(tmp_path: Path) -> None:
     async def main() -> None:
         async with HostDatabase(tmp_path / "x.db") as db:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import tornado.web
 
-from lms_hooks.host import Context, HostUser, InvalidAccessToken
+from lms_hooks.host import Context, HostUser, InvalidAccessToken, LmsHost
 from lms_outcomes_plugin.api import errors
 from lms_outcomes_plugin.api.pagination import InvalidPage, PageRequest
 
@@ -33,17 +33,25 @@ def parse_id(text: str) -> int | None:
     return value if 0 < value <= MAX_ID else None
 
 
+#: The start of an account's or a course's routes: its URL segment and id.
+CONTEXT = r"/api/v1/(accounts|courses)/([^/]+)"
 #: URL segment -> host context type.
 CONTEXT_TYPES = {"accounts": "account", "courses": "course"}
 
 
 class ApiHandler(tornado.web.RequestHandler):
+    """A handler gets the parts it uses as its route's keyword arguments: every one the host.
+    The import routes also get the whole service (``service``), until they take theirs too."""
+
+    host: LmsHost
     service: OutcomesService
     user: HostUser
     context: Context
 
-    def initialize(self, service: OutcomesService) -> None:
-        self.service = service
+    def initialize(self, host: LmsHost, service: OutcomesService | None = None) -> None:
+        self.host = host
+        if service is not None:
+            self.service = service
 
     def check_xsrf_cookie(self) -> None:
         """API requests authenticate with tokens, never cookies."""
@@ -76,7 +84,7 @@ class ApiHandler(tornado.web.RequestHandler):
         # The user and the context do not depend on each other: ask the host for both at once
         # (on a busy IOLoop every wait counts), then answer in Canvas's order.
         lookup = asyncio.ensure_future(
-            self.service.host.find_context(CONTEXT_TYPES[segment], context_id)
+            self.host.find_context(CONTEXT_TYPES[segment], context_id)
         )
         try:
             await self.authenticate()
@@ -87,14 +95,14 @@ class ApiHandler(tornado.web.RequestHandler):
         if context is None:
             self.fail(404, errors.NOT_FOUND)
         for permission in permissions:
-            if await self.service.host.has_permission(self.user, context, permission):
+            if await self.host.has_permission(self.user, context, permission):
                 self.context = context
                 return
         self.fail(401, errors.UNAUTHORIZED)
 
     async def authenticate(self) -> None:
         try:
-            user = await self.service.host.authenticate(self.request)
+            user = await self.host.authenticate(self.request)
         except InvalidAccessToken:
             self.set_header("WWW-Authenticate", errors.WWW_AUTHENTICATE)
             self.fail(401, errors.INVALID_TOKEN)

@@ -5,7 +5,8 @@ their cost must be linear in their length. No library fits:
 
 - the standard library's ``email.message`` parser (``get_param``, ``get_boundary``,
   ``get_filename``) rescans the rest of the value at every ``;`` while a quote is open:
-  quadratic, about 6 s of IOLoop for 64 KiB of ``;`` after an unclosed quote;
+  quadratic, so a header of ``;`` after an unclosed quote, well within the header size cap,
+  stalls the IOLoop;
 - python-multipart's ``parse_options_header`` is linear but drops RFC 2231 ``filename*``
   (which Canvas's Rack parser and the standard library read) and lets a repeated parameter
   replace the first.

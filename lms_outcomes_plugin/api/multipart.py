@@ -34,7 +34,7 @@ MAX_FIELD_BYTES = 1024
 #: Parts in a body: Canvas's form is the file and a field or two.
 MAX_PARTS = 16
 #: Headers in a part: Content-Disposition and Content-Type are all a form part needs (8 is also
-#: python-multipart's own default). Each costs the parser a few microseconds.
+#: python-multipart's own default). Each is parsed on the IOLoop.
 MAX_PART_HEADERS = 8
 #: Bytes of a part's header block: from the end of the previous part's data (or the body's start)
 #: to the start of its own data, so its boundary line, any padding after that, its headers and
@@ -122,10 +122,6 @@ class MultipartUpload:
             max_header_count=sys.maxsize,
             max_header_size=sys.maxsize,
         )
-
-    @property
-    def has_attachment(self) -> bool:
-        return self._has_attachment
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """Parse ``chunk``; return the attachment's bytes found in it, in order.

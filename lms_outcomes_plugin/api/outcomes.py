@@ -5,18 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from lms_hooks.host import MANAGE_OUTCOMES, READ_OUTCOMES
+from lms_hooks.host import MANAGE_OUTCOMES, READ_OUTCOMES, LmsHost
 from lms_outcomes_plugin.api import errors
-from lms_outcomes_plugin.api.base import ApiHandler, parse_id
+from lms_outcomes_plugin.api.base import CONTEXT, ApiHandler, parse_id
 from lms_outcomes_plugin.api.views import Views, context_path
 from lms_outcomes_plugin.models import ContextRef
-from lms_outcomes_plugin.storage import LinkedOutcome, StoredGroup
-
-CONTEXT = r"/api/v1/(accounts|courses)/([^/]+)"
+from lms_outcomes_plugin.storage import LinkedOutcome, Store, StoredGroup
 
 
 class TreeHandler(ApiHandler):
     """Reads within one context: Canvas checks the user, the context, then read_outcomes."""
+
+    store: Store
+
+    def initialize(self, host: LmsHost, store: Store) -> None:  # type: ignore[override]
+        super().initialize(host)
+        self.store = store
 
     async def enter(self, segment: str, context_id: str) -> ContextRef:
         await self.authorize(segment, context_id, READ_OUTCOMES)
@@ -27,20 +31,20 @@ class TreeHandler(ApiHandler):
         manageable = set()
         for context in set(contexts):
             host_context = (
-                await self.service.host.find_context(context.type, context.id)  # type: ignore[arg-type]
+                await self.host.find_context(context.type, context.id)  # type: ignore[arg-type]
                 if context.type is not None
                 else None
             )
-            if host_context is not None and await self.service.host.has_permission(
+            if host_context is not None and await self.host.has_permission(
                 self.user, host_context, MANAGE_OUTCOMES
             ):
                 manageable.add(context)
-        return Views(self.service.host.base_url, frozenset(manageable))
+        return Views(self.host.base_url, frozenset(manageable))
 
     async def group_in(self, context: ContextRef, group_id: str) -> StoredGroup:
         """An active group of this context, else Canvas's 404."""
         key = parse_id(group_id)
-        group = await self.service.store.get_group(key) if key else None
+        group = await self.store.get_group(key) if key else None
         if group is None or group.workflow_state == "deleted" or group.context != context:
             self.fail(404, errors.NOT_FOUND)
         return group
@@ -49,7 +53,7 @@ class TreeHandler(ApiHandler):
         """The parents of full-style groups, each read once."""
         found = {}
         for parent_id in {group.parent_id for group in groups if group.parent_id}:
-            parent = await self.service.store.get_group(parent_id)  # type: ignore[arg-type]
+            parent = await self.store.get_group(parent_id)  # type: ignore[arg-type]
             if parent is not None:
                 found[parent.id] = parent
         return found
@@ -61,7 +65,7 @@ class TreeHandler(ApiHandler):
         if not full or not links:
             return {}
         ids = {linked.outcome.id for linked in links}
-        return await self.service.store.friendly_descriptions(context, ids)
+        return await self.store.friendly_descriptions(context, ids)
 
     def style(self, name: str) -> bool:
         """Whether ``outcome_style`` / ``outcome_group_style`` asks for the full style."""
@@ -73,8 +77,8 @@ class RootGroupHandler(TreeHandler):
 
     async def get(self, segment: str, context_id: str) -> None:
         context = await self.enter(segment, context_id)
-        root_id = await self.service.store.root_group(context, self.context.name or "ROOT")
-        path = f"{context_path(self.service.host.base_url, context)}/outcome_groups/{root_id}"
+        root_id = await self.store.root_group(context, self.context.name or "ROOT")
+        path = f"{context_path(self.host.base_url, context)}/outcome_groups/{root_id}"
         self.redirect(f"{self.request.protocol}://{self.request.host}{path}")
 
 
@@ -85,7 +89,7 @@ class GroupHandler(TreeHandler):
         context = await self.enter(segment, context_id)
         group = await self.group_in(context, group_id)
         parent = (
-            await self.service.store.get_group(group.parent_id) if group.parent_id else None
+            await self.store.get_group(group.parent_id) if group.parent_id else None
         )
         views = await self.views([context])
         self.send_json(views.group(group, parent))
@@ -98,7 +102,7 @@ class SubgroupsHandler(TreeHandler):
         context = await self.enter(segment, context_id)
         group = await self.group_in(context, group_id)
         page = self.page()
-        groups, total = await self.service.store.subgroups(group.id, page.slice)
+        groups, total = await self.store.subgroups(group.id, page.slice)
         views = await self.views([context])
         self.send_page([views.group(g, full=False) for g in groups], page, total)
 
@@ -110,7 +114,7 @@ class GroupOutcomesHandler(TreeHandler):
         context = await self.enter(segment, context_id)
         group = await self.group_in(context, group_id)
         page = self.page()
-        links, total = await self.service.store.group_links(group.id, page.slice)
+        links, total = await self.store.group_links(group.id, page.slice)
         views = await self.views([context, *(linked.outcome.context for linked in links)])
         full = self.style("outcome_style")
         friendly = await self.friendly(context, links, full)
@@ -130,7 +134,7 @@ class ContextLinksHandler(TreeHandler):
     async def get(self, segment: str, context_id: str) -> None:
         context = await self.enter(segment, context_id)
         page = self.page()
-        links, total = await self.service.store.context_links(context, page.slice)
+        links, total = await self.store.context_links(context, page.slice)
         views = await self.views([context, *(linked.outcome.context for linked in links)])
         outcome_full, group_full = self.style("outcome_style"), self.style("outcome_group_style")
         parents = await self.parents(linked.group for linked in links) if group_full else {}
@@ -153,7 +157,7 @@ class ContextGroupsHandler(TreeHandler):
     async def get(self, segment: str, context_id: str) -> None:
         context = await self.enter(segment, context_id)
         page = self.page()
-        groups, total = await self.service.store.context_groups(context, page.slice)
+        groups, total = await self.store.context_groups(context, page.slice)
         views = await self.views([context])
         parents = await self.parents(groups)
         self.send_page(
@@ -170,7 +174,7 @@ class OutcomeHandler(TreeHandler):
 
     async def get(self, outcome_id: str) -> None:
         await self.authenticate()
-        store = self.service.store
+        store = self.store
         key = parse_id(outcome_id)
         outcome = await store.get_outcome(key) if key else None
         if outcome is None or outcome.workflow_state == "deleted":
@@ -181,7 +185,7 @@ class OutcomeHandler(TreeHandler):
         self.send_json(views.outcome(outcome))
 
     async def _authorize_outcome(self, context: ContextRef) -> None:
-        host = self.service.host
+        host = self.host
         owner = await host.find_context(context.type, context.id)  # type: ignore[arg-type]
         for permission in (MANAGE_OUTCOMES, READ_OUTCOMES):
             if owner is not None and await host.has_permission(self.user, owner, permission):

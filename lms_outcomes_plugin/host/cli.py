@@ -178,21 +178,19 @@ def _check_admin_token(token: str | None) -> None:
 
 def _tune_interpreter() -> None:
     """Process-wide settings for an IOLoop that shares its process with an import's threads:
-    the host's to choose (the plugin never changes them), once everything has started.
-
-    Measured on 2 cores, 100,000-row imports over HTTP with a second client polling status:
-    the switch interval took status p99 from 46-56 ms to 38-43 ms; the collector settings then
-    took it from 35-40 ms to 30-34 ms, and the import from 7.59 s to 6.65 s (medians of 4).
+    the host's to choose (the plugin never changes them), once everything has started. Both
+    shorten status requests during an import (``make bench`` measures them), and the collector
+    settings shorten the import too.
     """
     # A status request waits for the GIL at each hop between the IOLoop and a database
     # thread, up to the switch interval each time.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     # What start-up made lives as long as the process: the full collections an import triggers
-    # (pauses of up to 47 ms, all threads stopped) no longer walk it.
+    # (pauses that stop every thread) no longer walk it.
     gc.freeze()
-    # A batch keeps thousands of objects alive for a few milliseconds: at Python's 700, the
-    # young generations were collected ~660 times in an import, 0.6-0.7 s of pauses to free
-    # some 35,000 objects in cycles, which later collections still free.
+    # A batch keeps thousands of objects alive briefly: at Python's 700, the young
+    # generations were collected again and again during an import, pauses spent on objects
+    # still in use or on cycles that later collections free anyway.
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 

@@ -7,7 +7,6 @@ while a server (and the plugin's own connections) use it. The schema is a named,
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import os
@@ -24,6 +23,7 @@ from typing import Any, Self
 import aiosqlite
 
 from lms_hooks.host import PERMISSIONS, Context, ContextType
+from lms_outcomes_plugin.dbutil import apply_migrations, read_migrations, use_wal
 
 #: Milliseconds a statement waits for another connection's write lock before failing.
 BUSY_TIMEOUT_MS = 10_000
@@ -157,46 +157,10 @@ def _new_uuid() -> str:
     return "".join(secrets.choice(_UUID_ALPHABET) for _ in range(40))
 
 
-def _split_statements(script: str) -> list[str]:
-    """The statements of a SQL script; sqlite3.complete_statement knows strings and comments."""
-    statements: list[str] = []
-    buffer = ""
-    for piece in script.split(";"):
-        buffer += piece + ";"
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip(" \t\r\n;"):
-                statements.append(buffer)
-            buffer = ""
-    return statements
-
-
-def _migrations() -> list[tuple[str, str]]:
-    """(name, sql) of every migration shipped with the host, in name order."""
-    folder = resources.files(__package__).joinpath("migrations")
-    files = sorted(
-        (entry for entry in folder.iterdir() if entry.name.endswith(".sql")),
-        key=lambda entry: entry.name,
-    )
-    return [(entry.name.removesuffix(".sql"), entry.read_text("utf-8")) for entry in files]
-
-
 def _name(value: str, what: str) -> str:
     if not value.strip():
         raise HostDataError(f"a {what} needs a name")
     return value.strip()
-
-
-async def _use_wal(conn: aiosqlite.Connection, attempts: int = 100) -> None:
-    """Switch to WAL. While another connection switches the same new file, SQLite answers
-    "database is locked" at once, without waiting for busy_timeout: try again shortly."""
-    for attempt in range(attempts):
-        try:
-            await conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.02)
 
 
 class HostDatabase:
@@ -218,7 +182,7 @@ class HostDatabase:
         try:
             conn.row_factory = sqlite3.Row
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await _use_wal(conn)
+            await use_wal(conn)
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             self._conn = conn
@@ -265,26 +229,15 @@ class HostDatabase:
         # Read and apply inside one transaction, so two processes opening a new file at once
         # cannot both apply the same migration.
         async with self._write() as conn:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS host_migrations ("
-                " name TEXT PRIMARY KEY,"
-                " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))"
+            migrations = read_migrations(resources.files(__package__).joinpath("migrations"))
+            unknown = await apply_migrations(
+                conn.execute_fetchall, conn.execute, "host_migrations", migrations
             )
-            applied = {
-                row[0] for row in await conn.execute_fetchall("SELECT name FROM host_migrations")
-            }
-            known = _migrations()
-            unknown = applied - {name for name, _ in known}
-            if unknown:
+            if unknown:  # raised inside the transaction: what it applied is rolled back
                 raise RuntimeError(
                     f"{self.path} has host migrations this version does not know: "
                     f"{', '.join(sorted(unknown))}"
                 )
-            for name, sql in known:
-                if name not in applied:
-                    for statement in _split_statements(sql):
-                        await conn.execute(statement)
-                    await conn.execute("INSERT INTO host_migrations (name) VALUES (?)", (name,))
 
     async def applied_migrations(self) -> list[str]:
         """Names of the applied migrations, in the order they were applied."""

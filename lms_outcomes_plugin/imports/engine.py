@@ -40,8 +40,8 @@ async def run_import(
                 existing = await tx.lookup(lookup)
                 await planner.learn(existing)
                 ids = NewIds(*await tx.reserve_ids(*planner.new_objects(batch.items)))
-                # Planning a batch is ~10 ms of Python: in a thread, so the IOLoop keeps
-                # answering (a status request makes several store hops).
+                # Planning a batch is Python work on the whole batch: in a thread, so the
+                # IOLoop keeps answering (a status request makes several store hops).
                 write = await asyncio.to_thread(
                     planner.plan, batch.items, existing, ids, batch.progress
                 )

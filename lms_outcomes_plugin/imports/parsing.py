@@ -177,7 +177,7 @@ def _start_method() -> str:
     """forkserver where there is one: a worker is then a fork of a single-threaded server
     started once per host process, which has imported the host's main module already, so a
     later worker (another host's in the process, or one after a crash) starts sooner than a
-    spawned one (110-140 ms against 150-230 ms here). Never a plain fork: the host has threads
+    spawned one, which imports everything again. Never a plain fork: the host has threads
     (aiosqlite's) that a fork would copy mid-lock. Elsewhere, spawn."""
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
@@ -212,7 +212,7 @@ class Parsers:
 
     def warm_up(self, formats: Iterable[ImportFormat]) -> None:
         """Start the worker process now, with the formats' modules imported (an upload is on
-        its way): starting it costs the first import about half a second otherwise."""
+        its way), so the first import does not wait for the worker to start."""
         if self._in_process and self._executor is None:
             self._worker().submit(_load, list(formats)).add_done_callback(_report_warm_up)
 

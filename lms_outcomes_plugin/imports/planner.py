@@ -3,7 +3,8 @@
 The planner sees records (any format's) and what the store says exists, and produces one
 :class:`~lms_outcomes_plugin.storage.BatchWrite`. It remembers across batches what the import
 has processed so far: parents must be groups processed earlier in the same import, and an
-object may appear only once per import.
+object may appear only once per import. The rules for a row's own fields (what it stores,
+their validations, what it would change) are the pure functions of :mod:`.rules`.
 
 So no import can make a group its own ancestor: each group it writes goes under a group it
 wrote earlier, or under the target or root group; it writes each group once, whatever name a
@@ -18,16 +19,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from lms_outcomes_plugin.imports import rules
+from lms_outcomes_plugin.imports.rules import (
+    changed_columns,
+    group_errors,
+    outcome_errors,
+    outcome_fields,
+)
 from lms_outcomes_plugin.imports.scope import ImportScope
 from lms_outcomes_plugin.models import ContextRef
-from lms_outcomes_plugin.records import (
-    GroupRecord,
-    OutcomeRecord,
-    ParsedItem,
-    Rating,
-    RowWarning,
-)
+from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, ParsedItem, RowWarning
 from lms_outcomes_plugin.ruby import inspect_list
 from lms_outcomes_plugin.storage import (
     BatchWrite,
@@ -217,7 +217,9 @@ class BatchPlanner:
             raise RowProblem("An outcome group can only have one parent")
         if self._appeared(guid, context, prior):
             raise RowProblem(f'Group "{guid}" has already appeared in this import')
-        _raise_all(rules.too_long("Vendor guid", guid), rules.too_long("Title", record.title))
+        errors = group_errors(record)
+        if errors:
+            raise RowProblem(*errors)
         write = _group_write(record, context, parents[0], prior, ids)
         batch.groups.append(write)
         if write.workflow_state == "deleted":
@@ -312,7 +314,9 @@ class BatchPlanner:
             )
         fields = outcome_fields(record, prior, scope.new_decaying_average)
         if local:
-            _check_outcome(record, fields)
+            errors = outcome_errors(record, fields)
+            if errors:
+                raise RowProblem(*errors)
         else:
             self._refuse_foreign_changes(prior, fields)  # type: ignore[arg-type]
         if prior is None:
@@ -332,7 +336,11 @@ class BatchPlanner:
             batch.outcomes.append(_outcome_write(outcome_id, record, fields, prior, scope.ref))
             self._outcomes.update((outcome_id, record.vendor_guid))
         if record.friendly_description is not None or prior is not None:
-            self._friendly_description(record, outcome_id, prior, local, batch)
+            # Kept per (context, outcome): an outcome of a parent account gets the importing
+            # context's own friendly description instead of the owner's being overwritten.
+            batch.friendly_descriptions.append(
+                FriendlyDescriptionWrite(scope.ref, outcome_id, record.friendly_description)
+            )
 
     def _outcome_parents(self, record: OutcomeRecord) -> Sequence[int]:
         if not record.parent_guids:
@@ -395,28 +403,8 @@ class BatchPlanner:
                 del made[group_id]
         return bool(parents) or len(active) + len(made) > len(unlinked)
 
-    def _friendly_description(
-        self,
-        record: OutcomeRecord,
-        outcome_id: int,
-        prior: StoredOutcome | None,
-        local: bool,
-        batch: BatchWrite,
-    ) -> None:
-        # Kept per (context, outcome): an outcome of a parent account gets the importing
-        # context's own friendly description instead of the owner's being overwritten.
-        context = prior.context if prior is not None and local else self.scope.ref
-        batch.friendly_descriptions.append(
-            FriendlyDescriptionWrite(context, outcome_id, record.friendly_description)
-        )
 
-
-# pure helpers ---------------------------------------------------------------------------------
-
-
-def _raise_all(*messages: str | None) -> None:
-    if any(messages):
-        raise RowProblem(*(message for message in messages if message))
+# a row's prior object, and what the batch writes for it ---------------------------------------
 
 
 def _prior_group(
@@ -464,97 +452,6 @@ def _prior_outcome(record: OutcomeRecord, existing: Existing) -> StoredOutcome |
     if outcome is None:
         raise RowProblem(f'Outcome with canvas id "{record.canvas_id or ""}" not found')
     return outcome
-
-
-def _keep_blank(new: str | None, old: str | None) -> str | None:
-    """Canvas's nil inference: a blank cell over a blank value changes nothing (an export
-    turns nil into '')."""
-    return old if not new and not old else new
-
-
-def outcome_fields(
-    record: OutcomeRecord, prior: StoredOutcome | None, new_decaying_average: bool
-) -> OutcomeFields:
-    method, calculation_int = rules.scoring(
-        record.calculation_method, record.calculation_int, new_decaying_average
-    )
-    if prior is None:  # a new outcome (most rows of a first import), positionally
-        scale = rules.rubric(record.ratings, record.mastery_points)
-        return OutcomeFields(
-            record.title, record.description or None, record.display_name or None, method,
-            calculation_int, scale.mastery_points, scale.points_possible, scale.ratings, "active",
-        )
-    if (
-        prior
-        and record.calculation_int is not None
-        and method in rules.INT_DROPPING_METHODS
-        and method != prior.calculation_method
-    ):
-        calculation_int = None
-    ratings, mastery, possible = _scale(record, prior)
-    return OutcomeFields(
-        title=record.title,
-        description=_keep_blank(record.description, prior.description if prior else None),
-        display_name=_keep_blank(record.display_name, prior.display_name if prior else None),
-        calculation_method=method,
-        calculation_int=calculation_int,
-        mastery_points=mastery,
-        points_possible=possible,
-        ratings=ratings,
-        workflow_state="active",
-    )
-
-
-def _scale(
-    record: OutcomeRecord, prior: StoredOutcome | None
-) -> tuple[tuple[tuple[float, str], ...], float | None, float | None]:
-    """The rubric is rebuilt only when the file changes the ratings or the mastery points;
-    changed ratings without mastery points reset mastery to the top rating (as Canvas)."""
-    if prior is not None:
-        new_ratings = rules.rubric(record.ratings, 0.0).ratings if record.ratings else None
-        ratings_changed = new_ratings is not None and new_ratings != prior.ratings
-        mastery_changed = (
-            record.mastery_points is not None and record.mastery_points != prior.mastery_points
-        )
-        if not (ratings_changed or mastery_changed):
-            return prior.ratings, prior.mastery_points, prior.points_possible
-        kept = record.ratings or tuple(Rating(p, d) for p, d in prior.ratings)
-        scale = rules.rubric(kept, record.mastery_points)
-    else:
-        scale = rules.rubric(record.ratings, record.mastery_points)
-    return scale.ratings, scale.mastery_points, scale.points_possible
-
-
-def _check_outcome(record: OutcomeRecord, fields: OutcomeFields) -> None:
-    """Canvas's model validations of an outcome: its scoring, then its lengths."""
-    errors = rules.calculation_errors(fields.calculation_method, fields.calculation_int)
-    longest = max(len(record.vendor_guid), len(fields.title), len(fields.display_name or ""))
-    if longest > rules.MAX_STRING:
-        errors = (
-            *errors,
-            rules.too_long("Vendor guid", record.vendor_guid),
-            rules.too_long("Short description", fields.title),
-            rules.too_long("Display name", fields.display_name),
-        )
-    _raise_all(*errors)
-
-
-def changed_columns(prior: StoredOutcome, fields: OutcomeFields) -> list[str]:
-    """Canvas's names of the columns a row would change, in Canvas's assignment order."""
-    pairs = (
-        ("short_description", prior.title, fields.title),
-        ("description", prior.description, fields.description),
-        ("display_name", prior.display_name, fields.display_name),
-        ("calculation_method", prior.calculation_method, fields.calculation_method),
-        ("calculation_int", prior.calculation_int, fields.calculation_int),
-        ("workflow_state", prior.workflow_state, fields.workflow_state),
-        (
-            "data",
-            (prior.ratings, prior.mastery_points, prior.points_possible),
-            (fields.ratings, fields.mastery_points, fields.points_possible),
-        ),
-    )
-    return [name for name, old, new in pairs if old != new]
 
 
 def _outcome_write(

@@ -1,11 +1,14 @@
-"""Canvas's rules for an outcome's scoring: calculation methods, their defaults, the rubric."""
+"""Canvas's rules for one row, as pure functions: an outcome's scoring (calculation methods,
+their defaults, the rubric), the fields a row stores, the model validations and their messages,
+and which columns a row would change. The planner (:mod:`.planner`) applies them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lms_outcomes_plugin.records import Rating
+from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, Rating
+from lms_outcomes_plugin.storage import OutcomeFields, StoredOutcome
 
 CALCULATION_METHODS = (
     "decaying_average",
@@ -120,3 +123,98 @@ def calculation_errors(method: str, calculation_int: int | None) -> tuple[str, .
             f"method. The value must be between '{low}' and '{high}'",
         )
     return ()
+
+
+def group_errors(record: GroupRecord) -> tuple[str, ...]:
+    """Canvas's model validations of a group: its lengths."""
+    messages = (too_long("Vendor guid", record.vendor_guid), too_long("Title", record.title))
+    return tuple(message for message in messages if message)
+
+
+def outcome_errors(record: OutcomeRecord, fields: OutcomeFields) -> tuple[str, ...]:
+    """Canvas's model validations of an outcome: its scoring, then its lengths."""
+    errors = calculation_errors(fields.calculation_method, fields.calculation_int)
+    longest = max(len(record.vendor_guid), len(fields.title), len(fields.display_name or ""))
+    if longest <= MAX_STRING:
+        return errors
+    lengths = (
+        too_long("Vendor guid", record.vendor_guid),
+        too_long("Short description", fields.title),
+        too_long("Display name", fields.display_name),
+    )
+    return (*errors, *(message for message in lengths if message))
+
+
+def outcome_fields(
+    record: OutcomeRecord, prior: StoredOutcome | None, new_decaying_average: bool
+) -> OutcomeFields:
+    """What the row stores: its scoring with Canvas's defaults, and for an existing outcome
+    the blanks and the rubric it keeps."""
+    method, calculation_int = scoring(
+        record.calculation_method, record.calculation_int, new_decaying_average
+    )
+    if prior is None:  # a new outcome (most rows of a first import), positionally
+        scale = rubric(record.ratings, record.mastery_points)
+        return OutcomeFields(
+            record.title, record.description or None, record.display_name or None, method,
+            calculation_int, scale.mastery_points, scale.points_possible, scale.ratings, "active",
+        )
+    if (
+        record.calculation_int is not None
+        and method in INT_DROPPING_METHODS
+        and method != prior.calculation_method
+    ):
+        calculation_int = None
+    ratings, mastery, possible = _scale(record, prior)
+    return OutcomeFields(
+        title=record.title,
+        description=_keep_blank(record.description, prior.description),
+        display_name=_keep_blank(record.display_name, prior.display_name),
+        calculation_method=method,
+        calculation_int=calculation_int,
+        mastery_points=mastery,
+        points_possible=possible,
+        ratings=ratings,
+        workflow_state="active",
+    )
+
+
+def _keep_blank(new: str | None, old: str | None) -> str | None:
+    """Canvas's nil inference: a blank cell over a blank value changes nothing (an export
+    turns nil into '')."""
+    return old if not new and not old else new
+
+
+def _scale(
+    record: OutcomeRecord, prior: StoredOutcome
+) -> tuple[tuple[tuple[float, str], ...], float | None, float | None]:
+    """The rubric is rebuilt only when the file changes the ratings or the mastery points;
+    changed ratings without mastery points reset mastery to the top rating (as Canvas)."""
+    new_ratings = rubric(record.ratings, 0.0).ratings if record.ratings else None
+    ratings_changed = new_ratings is not None and new_ratings != prior.ratings
+    mastery_changed = (
+        record.mastery_points is not None and record.mastery_points != prior.mastery_points
+    )
+    if not (ratings_changed or mastery_changed):
+        return prior.ratings, prior.mastery_points, prior.points_possible
+    kept = record.ratings or tuple(Rating(p, d) for p, d in prior.ratings)
+    scale = rubric(kept, record.mastery_points)
+    return scale.ratings, scale.mastery_points, scale.points_possible
+
+
+def changed_columns(prior: StoredOutcome, fields: OutcomeFields) -> list[str]:
+    """Canvas's names of the columns a row would change, in Canvas's assignment order."""
+    pairs = (
+        ("short_description", prior.title, fields.title),
+        ("description", prior.description, fields.description),
+        ("display_name", prior.display_name, fields.display_name),
+        ("calculation_method", prior.calculation_method, fields.calculation_method),
+        ("calculation_int", prior.calculation_int, fields.calculation_int),
+        ("workflow_state", prior.workflow_state, fields.workflow_state),
+        (
+            "data",
+            (prior.ratings, prior.mastery_points, prior.points_possible),
+            (fields.ratings, fields.mastery_points, fields.points_possible),
+        ),
+    )
+    return [name for name, old, new in pairs if old != new]

@@ -30,7 +30,6 @@ class ImportScope:
     target_group_id: int | None
     #: The target group and every group above it (for Canvas's cyclic-reference check).
     target_ancestors: frozenset[int]
-    chain: tuple[Context, ...]
     visible: frozenset[ContextRef]
     descendants: frozenset[ContextRef]
     new_decaying_average: bool = False
@@ -67,7 +66,6 @@ class ImportScope:
             root_group_id=await store.root_group(ref, context.name or "ROOT"),
             target_group_id=target,
             target_ancestors=await _target_ancestors(store, ref, target),
-            chain=chain,
             visible=frozenset({ref, *map(ContextRef.of, chain)}),
             descendants=frozenset({ref, *map(ContextRef.of, below)}),
             new_decaying_average=new_decaying,

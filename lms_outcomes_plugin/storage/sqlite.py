@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import aiosqlite
 
+from lms_outcomes_plugin.dbutil import use_wal
 from lms_outcomes_plugin.hookspecs import hookimpl
 from lms_outcomes_plugin.models import Attachment
 from lms_outcomes_plugin.storage import StorageBackendRegistry
@@ -57,19 +58,6 @@ MAX_IDS = """
 SELECT (SELECT COALESCE(MAX(id), 0) FROM lms_outcomes_groups),
        (SELECT COALESCE(MAX(id), 0) FROM lms_outcomes_outcomes)
 """
-
-
-async def _use_wal(connection: aiosqlite.Connection, attempts: int = 100) -> None:
-    """Switch to WAL. While another connection switches the same new file, SQLite answers
-    "database is locked" at once, without waiting for busy_timeout: try again shortly."""
-    for attempt in range(attempts):
-        try:
-            await connection.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.02)
 
 
 def sqlite_path(url: str) -> Path:
@@ -112,7 +100,7 @@ class FileAttachmentWriter:
         if self._file is None:
             self._file = await asyncio.to_thread(open, self._path, "wb")
         # Chunks are Tornado's (64 KiB at most): a buffered write to the page cache is
-        # microseconds, cheaper than a thread hop.
+        # cheaper than a thread hop.
         self._file.write(chunk)
         self._size += len(chunk)
 
@@ -174,7 +162,7 @@ class SqliteStore(SqlStore):
         connection = await aiosqlite.connect(self.path, isolation_level=None)
         for pragma in PRAGMAS:
             await connection.execute(pragma)
-        await _use_wal(connection)
+        await use_wal(connection)
         # For the migration that fills in sort titles.
         await connection.create_function("sort_title", 1, sort_title, deterministic=True)
         return SqliteConnection(connection)
