@@ -18,7 +18,7 @@ import tornado.web
 
 from lms_hooks.host import IMPORT_OUTCOMES, MANAGE_OUTCOMES
 from lms_outcomes_plugin.api import errors
-from lms_outcomes_plugin.api.base import ApiHandler, parse_id
+from lms_outcomes_plugin.api.base import CONTEXT, ApiHandler, parse_id
 from lms_outcomes_plugin.api.mediatype import media_type, parameters
 from lms_outcomes_plugin.api.multipart import FormLimitError, FormParserError, MultipartUpload
 from lms_outcomes_plugin.formats import DEFAULT_IMPORT_TYPE
@@ -26,7 +26,6 @@ from lms_outcomes_plugin.formats.encoding import ENCODINGS
 from lms_outcomes_plugin.models import DEFAULT_ENCODING, ContextRef, NewImport, OutcomeImport
 from lms_outcomes_plugin.storage import AttachmentWriter, ImportQueueFull
 
-CONTEXT = r"/api/v1/(accounts|courses)/([^/]+)"
 RAW_UPLOAD_EXTENSIONS = {"text/plain": "csv", "text/csv": "csv"}
 DEFAULT_FILENAME = "outcome_import.csv"
 INVALID_MULTIPART = "Invalid multipart/form-data body"
