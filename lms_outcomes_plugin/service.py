@@ -38,7 +38,8 @@ class OutcomesService:
 
     def routes(self) -> list[tuple[Any, ...]]:
         parts: list[tuple[list[tuple[str, Any]], dict[str, Any]]] = [
-            (imports.ROUTES, {"host": self.host, "service": self}),
+            (imports.ROUTES, {"host": self.host, "store": self.store, "settings": self.settings,
+                              "formats": self.formats, "queue": self}),
             (outcomes.ROUTES, {"host": self.host, "store": self.store}),
             (openapi.ROUTES, {"host": self.host}),
         ]
@@ -53,6 +54,10 @@ class OutcomesService:
             await self.runner.stop()
         finally:
             await self.store.close()
+
+    def expect_import(self) -> None:
+        """An upload has started (see :meth:`ImportRunner.expect_import`)."""
+        self.runner.expect_import()
 
     async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
         outcome_import = await self.store.create_import(

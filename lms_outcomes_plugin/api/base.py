@@ -8,16 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import tornado.web
 
 from lms_hooks.host import Context, HostUser, InvalidAccessToken, LmsHost
 from lms_outcomes_plugin.api import errors
 from lms_outcomes_plugin.api.pagination import InvalidPage, PageRequest
-
-if TYPE_CHECKING:
-    from lms_outcomes_plugin.service import OutcomesService
 
 #: Ids are SQLite/PostgreSQL integers: ASCII digits that fit 64 bits (str.isdigit also takes
 #: "²" and "٣", and int() refuses more than 4,300 digits).
@@ -40,18 +37,15 @@ CONTEXT_TYPES = {"accounts": "account", "courses": "course"}
 
 
 class ApiHandler(tornado.web.RequestHandler):
-    """A handler gets the parts it uses as its route's keyword arguments: every one the host.
-    The import routes also get the whole service (``service``), until they take theirs too."""
+    """A handler gets the parts it uses as its route's keyword arguments: every one the host,
+    each subclass what else it needs (the store, the settings, ...), never the whole service."""
 
     host: LmsHost
-    service: OutcomesService
     user: HostUser
     context: Context
 
-    def initialize(self, host: LmsHost, service: OutcomesService | None = None) -> None:
+    def initialize(self, host: LmsHost) -> None:
         self.host = host
-        if service is not None:
-            self.service = service
 
     def check_xsrf_cookie(self) -> None:
         """API requests authenticate with tokens, never cookies."""

@@ -10,21 +10,28 @@ import mimetypes
 from contextlib import aclosing
 from encodings import normalize_encoding
 from encodings.aliases import aliases
-from typing import Any
+from typing import Any, Protocol
 
 import tornado.ioloop
 import tornado.iostream
 import tornado.web
 
-from lms_hooks.host import IMPORT_OUTCOMES, MANAGE_OUTCOMES
+from lms_hooks.host import IMPORT_OUTCOMES, MANAGE_OUTCOMES, LmsHost
 from lms_outcomes_plugin.api import errors
 from lms_outcomes_plugin.api.base import CONTEXT, ApiHandler, parse_id
 from lms_outcomes_plugin.api.mediatype import media_type, parameters
 from lms_outcomes_plugin.api.multipart import FormLimitError, FormParserError, MultipartUpload
-from lms_outcomes_plugin.formats import DEFAULT_IMPORT_TYPE
+from lms_outcomes_plugin.formats import DEFAULT_IMPORT_TYPE, ImportFormatRegistry
 from lms_outcomes_plugin.formats.encoding import ENCODINGS
-from lms_outcomes_plugin.models import DEFAULT_ENCODING, ContextRef, NewImport, OutcomeImport
-from lms_outcomes_plugin.storage import AttachmentWriter, ImportQueueFull
+from lms_outcomes_plugin.models import (
+    DEFAULT_ENCODING,
+    Attachment,
+    ContextRef,
+    NewImport,
+    OutcomeImport,
+)
+from lms_outcomes_plugin.settings import PluginSettings
+from lms_outcomes_plugin.storage import AttachmentWriter, ImportQueueFull, Store
 
 RAW_UPLOAD_EXTENSIONS = {"text/plain": "csv", "text/csv": "csv"}
 DEFAULT_FILENAME = "outcome_import.csv"
@@ -43,18 +50,95 @@ CHARSET_CODECS = {
 ERRORS_CSV_CHUNK = 1000
 
 
-class ImportJsonMixin(ApiHandler):
+class ImportQueue(Protocol):
+    """Where a create request hands its upload over (the plugin's service)."""
+
+    def expect_import(self) -> None:
+        """An upload has started: get ready to parse it."""
+
+    async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
+        """Queue the import (ImportQueueFull past the root account's limit)."""
+        ...
+
+
+class UploadRefused(Exception):
+    """The body broke a limit or was not valid multipart: answer ``status`` with ``body``."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status, body)
+        self.status, self.body = status, body
+
+
+class Upload:
+    """One create request's body on its way into the store's attachment space: whole (a raw
+    upload) or the ``attachment`` part of a multipart form, counted against the cap as it
+    arrives (chunked bodies declare no length). Nothing stays behind unless it is committed."""
+
+    def __init__(self, writer: AttachmentWriter, form: MultipartUpload | None, cap: int) -> None:
+        self.writer, self.form, self.cap = writer, form, cap
+        self.received = 0
+        #: Committed or discarded: nothing more to do with the writer.
+        self.settled = False
+        # Writes, the commit and the abort take turns: no part file appears after an abort.
+        self._turn = asyncio.Lock()
+
+    async def feed(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.received > self.cap:
+            raise UploadRefused(413, too_large(self.cap))
+        try:
+            pieces = self.form.feed(chunk) if self.form is not None else [chunk]
+        except FormLimitError as limit:
+            raise UploadRefused(400, {"error": str(limit)}) from None
+        except FormParserError:
+            raise UploadRefused(400, {"error": INVALID_MULTIPART}) from None
+        async with self._turn:
+            for piece in pieces:
+                await self.writer.write(piece)
+
+    async def commit(self, filename: str, content_type: str) -> Attachment:
+        async with self._turn:
+            attachment = await self.writer.commit(filename, content_type)
+            self.settled = True
+        return attachment
+
+    def discard(self) -> None:
+        """Forget what was written, unless it was committed (after any write in flight)."""
+        if not self.settled:
+            self.settled = True
+            tornado.ioloop.IOLoop.current().add_callback(self._abort)
+
+    async def _abort(self) -> None:
+        async with self._turn:
+            await self.writer.abort()
+
+
+class ImportHandler(ApiHandler):
+    """The import routes' handlers: the store, the plugin's settings and formats, the queue."""
+
+    def initialize(  # type: ignore[override]
+        self,
+        host: LmsHost,
+        store: Store,
+        settings: PluginSettings,
+        formats: ImportFormatRegistry,
+        queue: ImportQueue,
+    ) -> None:
+        super().initialize(host)
+        self.store, self.plugin_settings = store, settings
+        self.formats, self.queue = formats, queue
+
     async def import_json(self, outcome_import: OutcomeImport) -> dict[str, Any]:
         body = outcome_import.as_json()
         if outcome_import.user_id is not None:
-            user = await self.service.host.user_json(outcome_import.user_id)
+            user = await self.host.user_json(outcome_import.user_id)
             if user is not None:
                 body["user"] = dict(user)
         return body
 
 
 @tornado.web.stream_request_body
-class CreateImportHandler(ImportJsonMixin):
+class CreateImportHandler(ImportHandler):
     """``POST /api/v1/:context/outcome_imports[/group/:learning_outcome_group_id]``.
 
     Everything that can refuse the request from its headers is checked in ``prepare()``, before
@@ -70,16 +154,11 @@ class CreateImportHandler(ImportJsonMixin):
     rather than the 400 that says which limit was passed.
     """
 
-    writer: AttachmentWriter | None = None
-    form: MultipartUpload | None = None
-    write_lock: asyncio.Lock
-    #: Body bytes received so far (the cap also holds for chunked bodies, which declare none).
-    received = 0
+    upload: Upload | None = None
     #: Set once the request was answered while its body was still arriving.
     refused = False
     #: Set when post() starts: Tornado calls it only once the whole body was read.
     body_read = False
-    committed = False
 
     async def prepare(self) -> None:
         # Our cap (decision 9) is stricter than Tornado's limit and must answer first:
@@ -93,20 +172,19 @@ class CreateImportHandler(ImportJsonMixin):
         if self.import_type is not None:
             self._check_import_type(self.import_type)
         self.encoding = self._checked_encoding(self.get_query_argument("encoding", None))
-        self.form = self._multipart_form()
-        if self.form is None:
+        form = self._multipart_form()
+        if form is None:
             self._check_charset()
         self.target_group_id = await self._target_group(group_id)
         await self._check_queue()
         self._check_content_length()
-        self.write_lock = asyncio.Lock()
-        self.writer = self.service.store.attachment_writer()
-        self.service.runner.expect_import()
+        self.upload = Upload(self.store.attachment_writer(), form, self._cap)
+        self.queue.expect_import()
 
     def _check_header_size(self) -> None:
         """Headers (names and values) over the setting are refused before anything parses them
         and before the body is read."""
-        limit = self.service.settings.max_header_bytes
+        limit = self.plugin_settings.max_header_bytes
         headers = self.request.headers.get_all()
         if sum(len(name) + len(value) for name, value in headers) > limit:
             self.fail(400, {"error": f"The request headers are larger than the limit of "
@@ -118,8 +196,8 @@ class CreateImportHandler(ImportJsonMixin):
 
     def _check_import_type(self, import_type: str) -> None:
         """Our decision 1: an unknown type is 400 naming the valid ones (Canvas: 500)."""
-        if import_type not in self.service.formats:
-            valid = ", ".join(self.service.formats.names())
+        if import_type not in self.formats:
+            valid = ", ".join(self.formats.names())
             self.fail(400, {"error": f"Invalid import_type {import_type!r}; "
                                      f"valid import types: {valid}"})
 
@@ -163,7 +241,7 @@ class CreateImportHandler(ImportJsonMixin):
         if group_id is None:
             return None
         group_key = parse_id(group_id)
-        group = await self.service.store.get_group(group_key) if group_key else None
+        group = await self.store.get_group(group_key) if group_key else None
         if (
             group is None
             or group.workflow_state == "deleted"
@@ -176,12 +254,12 @@ class CreateImportHandler(ImportJsonMixin):
         """Past ``max_queued_imports`` waiting in the root account: 429 before the body is
         read. post() checks again as it queues, where concurrent uploads are counted too."""
         root = self.context.root_account_id
-        if await self.service.store.count_queued_imports(root) >= self._queue_limit:
+        if await self.store.count_queued_imports(root) >= self._queue_limit:
             self.fail(429, self._queue_full())
 
     @property
     def _queue_limit(self) -> int:
-        return self.service.settings.max_queued_imports
+        return self.plugin_settings.max_queued_imports
 
     def _queue_full(self) -> dict[str, Any]:
         return {"errors": [{"message": (
@@ -197,40 +275,24 @@ class CreateImportHandler(ImportJsonMixin):
         if length is not None and length.isdigit() and (
             len(length) > 19 or int(length) > self._cap
         ):
-            self.fail(413, self._too_large())
+            self.fail(413, too_large(self._cap))
 
     @property
     def _cap(self) -> int:
-        return self.service.settings.max_upload_bytes
+        return self.plugin_settings.max_upload_bytes
 
-    def _too_large(self) -> dict[str, str]:
-        return {"error": f"The upload is larger than the limit of {self._cap} bytes"}
 
     async def data_received(self, chunk: bytes) -> None:
         if self.refused:
             return
-        self.received += len(chunk)
-        if self.received > self._cap:
-            self._refuse(413, self._too_large())
-            return
+        assert self.upload is not None
         try:
-            pieces = self.form.feed(chunk) if self.form is not None else [chunk]
-        except FormLimitError as limit:
-            self._refuse(400, {"error": str(limit)})
-            return
-        except FormParserError:
-            self._refuse(400, {"error": INVALID_MULTIPART})
-            return
-        assert self.writer is not None
-        async with self.write_lock:
-            for piece in pieces:
-                await self.writer.write(piece)
-
-    def _refuse(self, status: int, body: Any) -> None:
-        """Answer while the body is still arriving. Tornado then closes the connection rather
-        than read the rest; raising here instead would only be logged, never answered."""
-        self.refused = True
-        self.send_json(body, status)
+            await self.upload.feed(chunk)
+        except UploadRefused as refused:
+            # Answer while the body is still arriving. Tornado then closes the connection
+            # rather than read the rest; raising here instead would only be logged.
+            self.refused = True
+            self.send_json(refused.body, refused.status)
 
     def finish(self, chunk: str | bytes | dict[Any, Any] | None = None) -> asyncio.Future[None]:
         # An answer before the whole body was read (any refusal of prepare() or _refuse, a
@@ -245,13 +307,11 @@ class CreateImportHandler(ImportJsonMixin):
         self.body_read = True
         if self.refused:
             return
-        if self.form is not None:
-            self._finish_form(self.form)
+        assert self.upload is not None
+        if self.upload.form is not None:
+            self._finish_form(self.upload.form)
         import_type = self.import_type or DEFAULT_IMPORT_TYPE
-        assert self.writer is not None
-        async with self.write_lock:
-            attachment = await self.writer.commit(*self._upload_name())
-            self.committed = True
+        attachment = await self.upload.commit(*self._upload_name(self.upload.form))
         new = NewImport(
             context=ContextRef.of(self.context),
             root_account_id=self.context.root_account_id,
@@ -261,9 +321,9 @@ class CreateImportHandler(ImportJsonMixin):
             encoding=self.encoding or DEFAULT_ENCODING,
         )
         try:
-            outcome_import = await self.service.create_import(new, attachment)
+            outcome_import = await self.queue.create_import(new, attachment)
         except ImportQueueFull:
-            await self.service.store.delete_attachment(attachment.id)
+            await self.store.delete_attachment(attachment.id)
             self.fail(429, self._queue_full())
         self.send_json(await self.import_json(outcome_import))
 
@@ -278,7 +338,7 @@ class CreateImportHandler(ImportJsonMixin):
         if self.encoding is None:
             self.encoding = self._checked_encoding(form.fields.get("encoding"))
 
-    def _upload_name(self) -> tuple[str, str]:
+    def _upload_name(self, form: MultipartUpload | None) -> tuple[str, str]:
         """The stored filename and content type.
 
         Multipart: the ``attachment`` part's. A multipart body without that part stores an
@@ -287,10 +347,10 @@ class CreateImportHandler(ImportJsonMixin):
         ``outcome_import.<extension>`` and the type guessed from it, or the request's media
         type without parameters.
         """
-        if self.form is not None:
+        if form is not None:
             return (
-                self.form.filename or DEFAULT_FILENAME,
-                self.form.content_type or "application/octet-stream",
+                form.filename or DEFAULT_FILENAME,
+                form.content_type or "application/octet-stream",
             )
         extension = self.get_query_argument("extension", None)
         if extension is not None:
@@ -309,17 +369,11 @@ class CreateImportHandler(ImportJsonMixin):
         self._discard_upload()
 
     def _discard_upload(self) -> None:
-        if self.writer is not None and not self.committed:
-            writer, self.writer = self.writer, None
-            tornado.ioloop.IOLoop.current().add_callback(self._abort, writer)
-
-    async def _abort(self, writer: AttachmentWriter) -> None:
-        # After any write still in flight, so that no part file appears after the abort.
-        async with self.write_lock:
-            await writer.abort()
+        if self.upload is not None:
+            self.upload.discard()
 
 
-class ShowImportHandler(ImportJsonMixin):
+class ShowImportHandler(ImportHandler):
     """``GET /api/v1/:context/outcome_imports/:id`` (``:id`` may be ``latest``)."""
 
     async def get(self, segment: str, context_id: str, import_id: str) -> None:
@@ -329,7 +383,7 @@ class ShowImportHandler(ImportJsonMixin):
     async def find_import(self, segment: str, context_id: str, import_id: str) -> OutcomeImport:
         await self.authorize(segment, context_id, IMPORT_OUTCOMES, MANAGE_OUTCOMES)
         context = ContextRef.of(self.context)
-        store = self.service.store
+        store = self.store
         if import_id == "latest":
             found = await store.get_latest_import(context)
         else:
@@ -349,7 +403,7 @@ class CreatedGroupIdsHandler(ShowImportHandler):
             self.fail(404, {"message": "Import has failed"})
         if outcome_import.workflow_state != "succeeded":
             self.fail(404, {"message": "Import is still being processed"})
-        group_ids = await self.service.store.created_group_ids(outcome_import.id)
+        group_ids = await self.store.created_group_ids(outcome_import.id)
         self.send_json([str(group_id) for group_id in group_ids])
 
 
@@ -360,7 +414,7 @@ class ImportErrorsHandler(ShowImportHandler):
     async def get(self, segment: str, context_id: str, import_id: str) -> None:
         outcome_import = await self.find_import(segment, context_id, import_id)
         page = self.page()
-        found, total = await self.service.store.import_errors(outcome_import.id, page.slice)
+        found, total = await self.store.import_errors(outcome_import.id, page.slice)
         self.send_page([[row, message] for row, message in found], page, total)
 
 
@@ -379,7 +433,7 @@ class ImportErrorsCsvHandler(ShowImportHandler):
         text = io.StringIO()
         rows = csv.writer(text)
         rows.writerow(("row", "message"))
-        chunks = self.service.store.import_error_chunks(outcome_import.id, ERRORS_CSV_CHUNK)
+        chunks = self.store.import_error_chunks(outcome_import.id, ERRORS_CSV_CHUNK)
         try:
             async with aclosing(chunks):
                 async for chunk in chunks:
@@ -391,6 +445,10 @@ class ImportErrorsCsvHandler(ShowImportHandler):
         except tornado.iostream.StreamClosedError:
             return  # the client left: nothing more to send
         self.finish(text.getvalue())
+
+
+def too_large(cap: int) -> dict[str, str]:
+    return {"error": f"The upload is larger than the limit of {cap} bytes"}
 
 
 def _codec_name(charset: str) -> str:
