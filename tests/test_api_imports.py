@@ -22,8 +22,8 @@ from lms_outcomes_plugin.imports.parsing import WORKER_NICENESS
 from lms_outcomes_plugin.models import Attachment, ContextRef
 from lms_outcomes_plugin.plugin import service_for
 from tests.conftest import Api, BodyProducer, World, fixture_bytes, multipart_body
-from tests.toy_formats import EmptyFormatPlugin
-from tests.tree import Tree
+from tests.toy_formats import EmptyFormatPlugin, TrapsPlugin
+from tests.tree import G, Tree, csv_of, run_import
 
 #: The upload cap in this module: small, so that refusing a larger body is cheap to test.
 CAP = 8 * 1024
@@ -549,3 +549,41 @@ async def test_a_client_that_leaves_mid_upload_leaves_nothing(
     await assert_nothing_stored(tree, db_path)
     still_serving = await api.get(f"{imports_of(world)}/latest")
     assert still_serving.status == 404
+
+
+class TestATargetGroupGoneBeforeTheImportRuns:
+    """Our decision 2 checks the target group at POST; one deleted while the import waits in
+    its root account's queue fails the import with a message saying so, and nothing else."""
+
+    @pytest.fixture
+    def gate(self, tmp_path: Path) -> Path:
+        return tmp_path / "gate"
+
+    @pytest.fixture
+    def plugin_settings(self, plugin_settings: dict[str, Any], gate: Path) -> dict[str, Any]:
+        return {**plugin_settings, "extra_plugins": [TrapsPlugin(str(gate), hold_after=0)]}
+
+    @pytest.mark.gen_test(timeout=60)
+    async def test_the_import_fails_and_names_the_group(
+        self, api: Api, world: World, tree: Tree, gate: Path
+    ) -> None:
+        context = f"accounts/{world.account_id}"
+        await run_import(api, context, csv_of([G(vendor_guid="target")]))
+        target = tree.group("target")["id"]  # type: ignore[index]
+        path = f"/api/v1/{context}/outcome_imports"
+        # Ahead in the queue, held before its first record until the gate opens.
+        ahead = await api.post_csv(f"{path}?import_type=read_all", b'["ahead"]')
+        queued = await api.post_csv(f"{path}/group/{target}", csv_of([G(vendor_guid="inside")]))
+        assert queued.status == 200, queued.body
+
+        await tree.write("UPDATE lms_outcomes_groups SET workflow_state = 'deleted' WHERE id = ?",
+                         target)
+        await asyncio.to_thread(gate.touch)
+
+        assert (await api.wait_for_import(f"{path}/{ahead.body['id']}")).body[
+            "workflow_state"] == "succeeded"
+        failed = (await api.wait_for_import(f"{path}/{queued.body['id']}")).body
+        assert (failed["workflow_state"], failed["processing_errors"]) == (
+            "failed", [[1, f"The target outcome group {target} no longer exists"]]
+        )
+        assert tree.group("inside") is None

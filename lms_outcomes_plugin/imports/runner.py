@@ -19,7 +19,7 @@ from lms_hooks.host import LmsHost
 from lms_outcomes_plugin.formats import FormatOptions, ImportFormatRegistry
 from lms_outcomes_plugin.imports.engine import ImportStopped, run_import
 from lms_outcomes_plugin.imports.parsing import Parsers
-from lms_outcomes_plugin.imports.scope import ImportScope
+from lms_outcomes_plugin.imports.scope import ImportCannotRun, ImportScope
 from lms_outcomes_plugin.models import OutcomeImport, utcnow
 from lms_outcomes_plugin.records import DataFormatError
 from lms_outcomes_plugin.settings import PluginSettings
@@ -188,7 +188,7 @@ class ImportRunner:
         except ImportTakenOver:
             log.warning("import %d was taken over by another runner; left to it", import_id)
             return
-        except DataFormatError as error:
+        except (DataFormatError, ImportCannotRun) as error:
             finished = await finish(import_id, self.runner, "failed", [(1, str(error))])
         except Exception:
             report = uuid.uuid4().hex[:12]
@@ -212,7 +212,7 @@ class ImportRunner:
     async def _apply(self, outcome_import: OutcomeImport) -> None:
         import_format = self._formats.get(outcome_import.import_type)
         if import_format is None:
-            raise DataFormatError(f"Unknown import_type: {outcome_import.import_type}")
+            raise ImportCannotRun(f"Unknown import_type: {outcome_import.import_type}")
         scope = await ImportScope.build(
             self._host, self._store, outcome_import, self.runner,
             self._settings.new_decaying_average,

@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 
 from lms_hooks.host import Context, LmsHost
 from lms_outcomes_plugin.models import ContextRef, OutcomeImport
-from lms_outcomes_plugin.records import DataFormatError
 from lms_outcomes_plugin.storage import Store
+
+
+class ImportCannotRun(Exception):
+    """What the import needs is gone (its context, its target group, its format): it fails with
+    this message at row 1. Not the file's fault, unlike a format's DataFormatError."""
 
 
 @dataclass(slots=True)
@@ -52,7 +56,7 @@ class ImportScope:
             outcome_import.context_id,
         )
         if context is None:
-            raise DataFormatError("The course or account of this import no longer exists")
+            raise ImportCannotRun("The course or account of this import no longer exists")
         ref = ContextRef.of(context)
         chain = tuple(await host.account_chain(context))
         below = await host.subcontexts(context) if context.type == "account" else ()
@@ -119,5 +123,5 @@ async def _target_ancestors(
     target = await store.get_group(target_id)
     # Checked at POST (our decision 2); it may have gone since the import was queued.
     if target is None or target.workflow_state == "deleted" or target.context != context:
-        raise DataFormatError(f"The target outcome group {target_id} no longer exists")
+        raise ImportCannotRun(f"The target outcome group {target_id} no longer exists")
     return frozenset(await store.group_ancestors(target_id))
