@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -85,6 +86,7 @@ class OutcomeImport:
     errors: tuple[tuple[int, str], ...] = field(default=())
     encoding: str = DEFAULT_ENCODING
     warnings: tuple[tuple[int, str], ...] = field(default=())
+    counts: ImportCounts = field(default_factory=lambda: ImportCounts())
 
     @property
     def context(self) -> ContextRef:
@@ -103,7 +105,65 @@ class OutcomeImport:
             "processing_errors": [[row, message] for row, message in self.errors],
             "learning_outcome_group_id": self.learning_outcome_group_id,
             "warnings": [[row, message] for row, message in self.warnings],
+            "counts": self.counts.as_json(),
         }
+
+
+@dataclass(slots=True)
+class ChangeCounts:
+    """What an import's rows did to one kind of object: each row that matched or made an
+    object counts once, in the column of what it did to it."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    def count(self, new: bool, changed: bool, deleted: bool) -> None:
+        """``deleted``: the row took a live object down (an object already deleted that stays
+        deleted is unchanged)."""
+        if new:
+            self.created += 1
+        elif not changed:
+            self.unchanged += 1
+        elif deleted:
+            self.deleted += 1
+        else:
+            self.updated += 1
+
+
+@dataclass(slots=True)
+class ImportCounts:
+    """An import's counts so far (every OutcomeImport JSON carries them)."""
+
+    #: Data rows read (blank rows are not rows), and those with at least one error.
+    rows: int = 0
+    rows_with_errors: int = 0
+    groups: ChangeCounts = field(default_factory=ChangeCounts)
+    outcomes: ChangeCounts = field(default_factory=ChangeCounts)
+    links_created: int = 0
+    links_deleted: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "rows_with_errors": self.rows_with_errors,
+            "groups": _changes_json(self.groups),
+            "outcomes": _changes_json(self.outcomes),
+            "links": {"created": self.links_created, "deleted": self.links_deleted},
+        }
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> ImportCounts:
+        return cls(
+            body["rows"], body["rows_with_errors"], ChangeCounts(**body["groups"]),
+            ChangeCounts(**body["outcomes"]), body["links"]["created"], body["links"]["deleted"],
+        )
+
+
+def _changes_json(counts: ChangeCounts) -> dict[str, int]:
+    return {"created": counts.created, "updated": counts.updated,
+            "unchanged": counts.unchanged, "deleted": counts.deleted}
 
 
 def cut_message(message: str) -> str:

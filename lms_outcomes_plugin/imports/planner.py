@@ -26,7 +26,7 @@ from lms_outcomes_plugin.imports.rules import (
     outcome_fields,
 )
 from lms_outcomes_plugin.imports.scope import ImportScope
-from lms_outcomes_plugin.models import ContextRef
+from lms_outcomes_plugin.models import ContextRef, ImportCounts
 from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, ParsedItem, RowWarning
 from lms_outcomes_plugin.ruby import inspect_list
 from lms_outcomes_plugin.storage import (
@@ -103,6 +103,10 @@ class BatchPlanner:
     #: The links this batch makes for each outcome of another context (which, unlike the
     #: import's own, may appear on several rows), by group id: a later row may take them back.
     _foreign_links: dict[int, dict[int, LinkWrite]] = field(default_factory=dict)
+    #: The import's counts so far, and the last row counted (a row's items may span batches).
+    counts: ImportCounts = field(default_factory=ImportCounts)
+    _last_row: int = 0
+    _last_error_row: int = 0
 
     async def prepare(self, store: Store, items: Sequence[ParsedItem]) -> Lookup:
         """Ask the host what the batch's rows name (courses), before the write transaction;
@@ -152,19 +156,35 @@ class BatchPlanner:
             import_id=self.scope.import_id, runner=self.scope.runner, progress=progress
         )
         self._start_batch(existing)
+        counts = self.counts
         for item in items:
+            if isinstance(item, RowWarning):
+                batch.warnings.append((item.row, item.message))
+                continue
+            if item.row != self._last_row:
+                self._last_row = item.row
+                counts.rows += 1
             try:
                 if isinstance(item, OutcomeRecord):
                     self._plan_outcome(item, existing, ids, batch)
                 elif isinstance(item, GroupRecord):
                     self._plan_group(item, existing, ids, batch)
-                elif isinstance(item, RowWarning):
-                    batch.warnings.append((item.row, item.message))
                 else:
                     batch.errors.append((item.row, item.message))
             except RowProblem as problem:
                 batch.errors.extend((item.row, message) for message in problem.messages)
+        self._count_batch(batch)
         return batch
+
+    def _count_batch(self, batch: BatchWrite) -> None:
+        counts = self.counts
+        counts.links_created += len(batch.links)
+        counts.links_deleted += len(batch.unlinks)
+        for row, _ in batch.errors:
+            if row != self._last_error_row:
+                self._last_error_row = row
+                counts.rows_with_errors += 1
+        batch.counts = counts
 
     def _start_batch(self, existing: Existing) -> None:
         self._processed.clear()
@@ -222,6 +242,8 @@ class BatchPlanner:
             raise RowProblem(*errors)
         write = _group_write(record, context, parents[0], prior, ids)
         batch.groups.append(write)
+        self.counts.groups.count(write.new, write.changed, write.workflow_state == "deleted"
+                                 and prior is not None and prior.workflow_state != "deleted")
         if write.workflow_state == "deleted":
             self._delete_below(write.id, existing, batch)
         else:  # a deletion earlier in this batch took it down: this row brings it back
@@ -333,8 +355,14 @@ class BatchPlanner:
             if not self._sync_links(outcome_id, parents, links, batch, made):
                 fields = replace(fields, workflow_state="deleted")
         if local:
-            batch.outcomes.append(_outcome_write(outcome_id, record, fields, prior, scope.ref))
+            write = _outcome_write(outcome_id, record, fields, prior, scope.ref)
+            batch.outcomes.append(write)
             self._outcomes.update((outcome_id, record.vendor_guid))
+            self.counts.outcomes.count(write.new, write.changed, prior is not None
+                                       and fields.workflow_state == "deleted"
+                                       and prior.workflow_state != "deleted")
+        else:  # an outcome of another context: only linked here, never changed
+            self.counts.outcomes.unchanged += 1
         if record.friendly_description is not None or prior is not None:
             # Kept per (context, outcome): an outcome of a parent account gets the importing
             # context's own friendly description instead of the owner's being overwritten.

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from lms_outcomes_plugin.models import (
     Attachment,
     ContextRef,
+    ImportCounts,
     ImportState,
     NewImport,
     OutcomeImport,
@@ -207,6 +208,8 @@ class BatchWrite:
     unlinks: set[int] = field(default_factory=set)
     friendly_descriptions: list[FriendlyDescriptionWrite] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
+    #: The import's counts with this batch's (so far: each batch carries the running total).
+    counts: ImportCounts | None = None
     #: ``[row, message]`` pairs of what was accepted but should be known (the format's
     #: ``RowWarning`` items, or the engine's own).
     warnings: list[tuple[int, str]] = field(default_factory=list)

@@ -21,6 +21,7 @@ from lms_outcomes_plugin.models import (
     WARNINGS_SHOWN,
     Attachment,
     ContextRef,
+    ImportCounts,
     ImportState,
     NewImport,
     OutcomeImport,
@@ -514,7 +515,9 @@ class SqlBatch:
         await self._apply_outcomes(batch, now)
         await self._apply_links(batch, now)
         changed = await self._db.execute(
-            self._sql(sql.PROGRESS), (batch.progress, now, now, now, batch.import_id, batch.runner)
+            self._sql(sql.PROGRESS),
+            (batch.progress, now, now, now, _counts_json(batch.counts), batch.import_id,
+             batch.runner),
         )
         if changed == 0:
             raise ImportTakenOver(batch.import_id)
@@ -610,7 +613,12 @@ def _import_from_row(
         errors=tuple((r, m) for r, m in errors),
         encoding=row[13],
         warnings=tuple((r, m) for r, m in warnings),
+        counts=ImportCounts.from_json(json.loads(row[14])) if row[14] else ImportCounts(),
     )
+
+
+def _counts_json(counts: ImportCounts | None) -> str | None:
+    return None if counts is None else json.dumps(counts.as_json(), separators=(",", ":"))
 
 
 def _shown_import(rows: Sequence[Sequence[Any]]) -> OutcomeImport | None:

@@ -221,7 +221,7 @@ WHERE context_type = ? AND context_id = ? AND workflow_state = 'active'
 IMPORT_COLUMNS = (
     "id, context_type, context_id, root_account_id, import_type, user_id, "
     "learning_outcome_group_id, workflow_state, progress, attachment_id, created_at, "
-    "updated_at, ended_at, encoding"
+    "updated_at, ended_at, encoding, counts"
 )
 # params: filename, content_type, size, storage_key, created_at
 INSERT_ATTACHMENT = """
@@ -349,7 +349,7 @@ RETURNING {IMPORT_COLUMNS}
 # params: progress, updated_at, heartbeat_at, progressed_at, id, runner_id
 PROGRESS = """
 UPDATE lms_outcomes_imports SET progress = {greatest}(progress, ?), updated_at = ?,
-    heartbeat_at = ?, progressed_at = ?
+    heartbeat_at = ?, progressed_at = ?, counts = ?
 WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'
 """
 # The requeue of interrupted imports: ``{where}`` picks them (its params come first).
@@ -371,7 +371,7 @@ REQUEUE_OUTCOME_STAMPS = (
 # params: updated_at, takeovers to add, then {where}'s
 REQUEUE = (
     "UPDATE lms_outcomes_imports SET workflow_state = 'created', updated_at = ?, "
-    "takeovers = takeovers + ? WHERE {where} AND workflow_state = 'importing'"
+    "counts = NULL, takeovers = takeovers + ? WHERE {where} AND workflow_state = 'importing'"
 )
 BY_RUNNER = "id = ? AND runner_id = ?"
 LAPSED = "(heartbeat_at IS NULL OR heartbeat_at < ?)"
