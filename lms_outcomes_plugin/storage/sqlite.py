@@ -46,10 +46,13 @@ SQLITE = Dialect(
         "texts": "SELECT value FROM json_each(?)",
         "json_rows": "json_each(?)",
         "greatest": "MAX",
-        # One writer at a time: nothing to skip, and the writer's clock orders every start
-        # and end.
+        # One writer at a time (BEGIN IMMEDIATE, across processes too): nothing to skip or to
+        # lock, a transaction sees every commit before it, and the writer's clock orders every
+        # start and end and measures every lease.
         "skip_locked": "",
+        "lock": "",
         "clock": "?",
+        "lease_cutoff": "?",
     },
 )
 # The highest ids in use: a batch's new objects take the ids after them (under the write lock).
