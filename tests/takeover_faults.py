@@ -31,6 +31,9 @@ from lms_outcomes_plugin.storage.sql import SqlStore
 #: that a takeover must clear, and batches after it are still to come.
 NTH_BATCH = 3
 RUNNER = "runner.json"
+#: The transactions of a process's dispatcher that may hold a run's import row (on PostgreSQL
+#: they run beside the run's own, on connections of their own).
+DISPATCHER = frozenset({"claim", "heartbeat", "takeover"})
 
 
 class Faults:
@@ -45,8 +48,24 @@ class Faults:
         #: The claim of the run, in the runner's process.
         self._claim: str | None = None
         self._go_on = asyncio.Event()
+        #: The dispatcher's transactions begun and not yet committed (one at a time each), and
+        #: an event set while there are none.
+        self._in_flight: set[str] = set()
+        self._settled = asyncio.Event()
+        self._settled.set()
 
     async def __call__(self, point: str, claims: Sequence[str]) -> None:
+        name, _, moment = point.partition(":")
+        if name in DISPATCHER:
+            if moment == "begin":
+                self._in_flight.add(name)
+                self._settled.clear()
+            elif moment == "committed":
+                self._in_flight.discard(name)
+                if not self._in_flight:
+                    self._settled.set()
+        if not claims or moment == "begin":
+            return  # only writes for a claim are played and noted
         self._seen[point] += 1
         self._note(point, claims)
         await self._play(point, list(claims))
@@ -59,14 +78,14 @@ class Faults:
         if self._step == 0 and self._is_nth_batch(point, "batch:before-commit", claims):
             self._freeze(1, point, claims)
         elif self._step == 1 and point == "batch:committed":
-            self._freeze(2, point, claims)
+            await self._freeze_outside(2, point, claims)
 
     async def _finish(self, point: str, claims: list[str]) -> None:
         """After the finish update, before its COMMIT; then right after that COMMIT."""
         if self._step == 0 and point == "finish:before-commit" and self._be_runner(claims):
             self._freeze(1, point, claims)
         elif self._step == 1 and point == "finish:committed":
-            self._freeze(2, point, claims)
+            await self._freeze_outside(2, point, claims)
 
     async def _heartbeat(self, point: str, claims: list[str]) -> None:
         """The run waits after its third batch (outside any transaction); the heartbeat that
@@ -86,7 +105,7 @@ class Faults:
         its takeover of the run, before its COMMIT and right after it. The runner's process,
         resumed, claims the import anew, and only then does the old run go on."""
         if self._step == 0 and self._is_nth_batch(point, "batch:committed", claims):
-            self._freeze(1, point, claims)
+            await self._freeze_outside(1, point, claims)
             await self._go_on.wait()
         elif self._step == 1 and point == "claim:committed":
             self._step = 2
@@ -119,6 +138,15 @@ class Faults:
         self._step = step
         self._note(point, claims, frozen=True)
         os.kill(os.getpid(), signal.SIGSTOP)
+
+    async def _freeze_outside(self, step: int, point: str, claims: Sequence[str]) -> None:
+        """Freeze outside every transaction of this process: once no transaction of its
+        dispatcher is in flight (one that was would hold the run's row through the freeze,
+        which is the heartbeat's window, not this one)."""
+        self._step = step
+        while self._in_flight:
+            await self._settled.wait()
+        self._freeze(step, point, claims)
 
     def _note(self, point: str, claims: Sequence[str], frozen: bool = False) -> None:
         line = {"point": point, "claims": list(claims), "frozen": frozen, "at": time.time()}

@@ -133,9 +133,10 @@ class SqlStore:
     dialect: Dialect
     #: For tests only, None otherwise: awaited at named points of the transactions that write
     #: for runs' claims (``claim``, ``batch``, ``finish``, ``heartbeat``, ``requeue``,
-    #: ``takeover``), once as ``<name>:before-commit`` (its writes done, not yet committed) and
-    #: once as ``<name>:committed``, with the claim tokens written for (none: not awaited); so a
-    #: test can hold or freeze a process exactly there (tests/takeover_faults.py).
+    #: ``takeover``): ``<name>:begin`` before the transaction opens, ``<name>:before-commit``
+    #: once its writes are done, ``<name>:committed`` after its commit; with the claim tokens
+    #: it writes for (possibly none), so a test can hold or freeze a process exactly there
+    #: (tests/takeover_faults.py).
     fault_hook: ClassVar[FaultHook | None] = None
 
     def _transaction(self) -> AbstractAsyncContextManager[Connection]:
@@ -165,13 +166,16 @@ class SqlStore:
         transaction: AbstractAsyncContextManager[Connection] | None = None,
     ) -> AsyncIterator[Connection]:
         """A write transaction for runs' claims: the body fills in ``claims``, and the fault
-        hook, when a test set one, is awaited before the commit and after it."""
+        hook, when a test set one, is awaited before the transaction, before its commit and
+        after it."""
         hook = SqlStore.fault_hook
+        if hook is not None:
+            await hook(f"{name}:begin", list(claims))
         async with transaction or self._transaction() as db:
             yield db
-            if hook is not None and claims:
+            if hook is not None:
                 await hook(f"{name}:before-commit", claims)
-        if hook is not None and claims:
+        if hook is not None:
             await hook(f"{name}:committed", claims)
 
     def _now(self) -> Any:
