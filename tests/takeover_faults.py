@@ -31,9 +31,10 @@ from lms_outcomes_plugin.storage.sql import SqlStore
 #: that a takeover must clear, and batches after it are still to come.
 NTH_BATCH = 3
 RUNNER = "runner.json"
-#: The transactions of a process's dispatcher that may hold a run's import row (on PostgreSQL
-#: they run beside the run's own, on connections of their own).
-DISPATCHER = frozenset({"claim", "heartbeat", "takeover"})
+#: The write transactions of a process's dispatcher. They run beside the run's own: one open
+#: through a freeze would hold the run's import row (PostgreSQL) or the file's write lock
+#: (SQLite) until the process is resumed.
+DISPATCHER = frozenset({"claim", "heartbeat", "takeover", "stall"})
 
 
 class Faults:
@@ -140,9 +141,9 @@ class Faults:
         os.kill(os.getpid(), signal.SIGSTOP)
 
     async def _freeze_outside(self, step: int, point: str, claims: Sequence[str]) -> None:
-        """Freeze outside every transaction of this process: once no transaction of its
-        dispatcher is in flight (one that was would hold the run's row through the freeze,
-        which is the heartbeat's window, not this one)."""
+        """Freeze outside every transaction of this process: once no write transaction of its
+        dispatcher is in flight (one that was would hold what the takeover must lock through
+        the freeze: the heartbeat's window, not this one)."""
         self._step = step
         while self._in_flight:
             await self._settled.wait()

@@ -133,10 +133,10 @@ class SqlStore:
     dialect: Dialect
     #: For tests only, None otherwise: awaited at named points of the transactions that write
     #: for runs' claims (``claim``, ``batch``, ``finish``, ``heartbeat``, ``requeue``,
-    #: ``takeover``): ``<name>:begin`` before the transaction opens, ``<name>:before-commit``
-    #: once its writes are done, ``<name>:committed`` after its commit; with the claim tokens
-    #: it writes for (possibly none), so a test can hold or freeze a process exactly there
-    #: (tests/takeover_faults.py).
+    #: ``takeover``, ``stall``): ``<name>:begin`` before the transaction opens,
+    #: ``<name>:before-commit`` once its writes are done, ``<name>:committed`` after its
+    #: commit; with the claim tokens it writes for (possibly none), so a test can hold or freeze
+    #: a process exactly there (tests/takeover_faults.py).
     fault_hook: ClassVar[FaultHook | None] = None
 
     def _transaction(self) -> AbstractAsyncContextManager[Connection]:
@@ -330,14 +330,14 @@ class SqlStore:
 
     async def fail_stalled_imports(self, no_progress_since: datetime) -> list[int]:
         since = self.dialect.encode_time(no_progress_since)
-        async with self._transaction() as db:
+        claims: list[str] = []
+        async with self._for_claims("stall", claims) as db:
             now = self._now()
-            failed = [row[0] for row in await db.fetch(
-                self.dialect(sql.FAIL_STALLED), (now, now, since)
-            )]
-            for import_id in failed:
+            failed = await db.fetch(self.dialect(sql.FAIL_STALLED), (now, now, since))
+            for import_id, _ in failed:
                 await self._insert_errors(db, import_id, [(1, STALLED)], failure=True)
-        return failed
+            claims.extend(claim for _, claim in failed)
+        return [import_id for import_id, _ in failed]
 
     async def count_queued_imports(self, root_account_id: int) -> int:
         return int((await self._read(sql.COUNT_QUEUED, (root_account_id,)))[0][0])

@@ -373,7 +373,7 @@ WHERE id IN ({ids})
 FAIL_STALLED = """
 UPDATE lms_outcomes_imports SET workflow_state = 'failed', ended_at = {clock}, updated_at = ?
 WHERE workflow_state = 'importing' AND progressed_at < ?
-RETURNING id
+RETURNING id, runner_id
 """
 # The imports of a root account waiting to run (or still uploading). params: root_account_id
 COUNT_QUEUED = """
