@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= ./lms-outcomes.db
 
-.PHONY: serve test lint bench bench-postgres fuzz venv clean
+.PHONY: serve test lint bench bench-postgres fuzz fuzz-takeover venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ FUZZ_EXAMPLES ?= 500
 fuzz: $(STAMP)
 	LMS_OUTCOMES_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s \
 		tests/test_tree_properties.py -k random_imports
+
+# Not part of `make test` (which runs each once): the takeover windows of
+# tests/test_takeover_windows.py and the frozen-runner scenarios of tests/test_takeovers.py (two
+# real servers on one store, one frozen with SIGSTOP at an exact point), TAKEOVER_RUNS times each
+# per backend: about 4 s a scenario. Stops at the first failure.
+TAKEOVER_RUNS ?= 20
+fuzz-takeover: $(STAMP)
+	LMS_OUTCOMES_TAKEOVER_REPEAT=$(TAKEOVER_RUNS) $(BIN)/python -m pytest -q -x \
+		tests/test_takeover_windows.py tests/test_takeovers.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -92,6 +93,14 @@ async def _migrate(url: str) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def storage_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(
+    params=range(int(os.environ.get("LMS_OUTCOMES_TAKEOVER_REPEAT", "1"))), ids=lambda n: f"run{n}"
+)
+def takeover_run(request: pytest.FixtureRequest) -> int:
+    """Which run of a takeover test this is: ``make fuzz-takeover`` asks for many of each."""
+    return int(request.param)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,10 +57,13 @@ class Serve:
         *settings: str,
         storage: str | None = None,
         env: dict[str, str] | None = None,
+        command: Sequence[str | Path] = (LMS_OUTCOMES,),
     ) -> None:
+        """``command`` runs the CLI (tests/takeover_faults.py wraps it); ``env`` adds to the
+        environment."""
         logs.mkdir(parents=True, exist_ok=True)
         self.stdout, self.stderr = logs / "serve.out", logs / "serve.err"
-        args = [LMS_OUTCOMES, "serve", "--db", str(db), "--port", "0"]
+        args = [*command, "serve", "--db", str(db), "--port", "0"]
         if storage is not None:
             args += ["--storage", storage]
         for setting in settings:
@@ -240,6 +243,12 @@ def descendants_of(pid: int) -> dict[int, tuple[str, int]]:
             found[child] = (_cmdline(child), niceness[child])
             below.append(child)
     return found
+
+
+def is_stopped(pid: int) -> bool:
+    """Stopped by a signal (SIGSTOP), and not resumed yet."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] == "T"
 
 
 def has_exited(pid: int) -> bool:

@@ -43,9 +43,9 @@ class CountingMixin:
     """A real store, counting its batches and the queries inside them."""
 
     @asynccontextmanager
-    async def batch(self) -> AsyncIterator[Any]:
+    async def batch(self, import_id: int, runner: str) -> AsyncIterator[Any]:
         COUNTS["batches"] += 1
-        async with super().batch() as tx:  # type: ignore[misc]
+        async with super().batch(import_id, runner) as tx:  # type: ignore[misc]
             tx._db = CountingConnection(tx._db, COUNTS)
             yield tx
 

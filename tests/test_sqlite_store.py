@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lms_outcomes_plugin.models import ContextRef
+from lms_outcomes_plugin.models import ContextRef, NewImport
 from lms_outcomes_plugin.storage import BatchWrite, GroupWrite, Lookup
 from lms_outcomes_plugin.storage.migrate import load_migrations
 from lms_outcomes_plugin.storage.sqlite import CHECKPOINT_EVERY, SqliteStore, sqlite_path
@@ -48,12 +48,17 @@ async def test_foreign_keys_are_enforced_and_a_failed_batch_leaves_nothing(
         account = ContextRef("account", 1)
         root = await store.root_group(account, "District")
         assert await store.root_group(account, "ignored") == root
+        attachment = await store.add_attachment("g.csv", "text/csv", 1, "key")
+        await store.create_import(NewImport(account, 1, "instructure_csv", 1), attachment)
+        claimed = await store.claim_next_import("r")
+        assert claimed is not None
         group = GroupWrite(root + 1, account, "g1", "G", "", "active", parent_id=root)
+        orphan = GroupWrite(root + 2, account, "g2", "G", "", "active", parent_id=root + 99)
         with pytest.raises(sqlite3.IntegrityError):
-            async with store.batch() as tx:  # no import 12345: the whole batch fails
-                await tx.apply(BatchWrite(import_id=12345, runner="r", progress=0, groups=[group],
-                                          errors=[(2, "x")]))
-        async with store.batch() as tx:
+            async with store.batch(claimed.id, "r") as tx:  # no group root + 99: all fails
+                await tx.apply(BatchWrite(import_id=claimed.id, runner="r", progress=0,
+                                          groups=[group, orphan], errors=[(2, "x")]))
+        async with store.batch(claimed.id, "r") as tx:
             existing = await tx.lookup(Lookup(group_keys={("account", 1, "g1")}))
         assert existing.groups_by_key == {}
     finally:

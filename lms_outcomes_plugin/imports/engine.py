@@ -31,12 +31,13 @@ async def run_import(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> None:
     """Apply the parsed file, batch by batch. The format's DataFormatError comes with the first
-    batch, before anything is written; ImportStopped is raised between batches when asked."""
+    batch, before anything is written; ImportStopped is raised between batches when asked, and
+    the store's ImportTakenOver as a batch begins once the run no longer owns the import."""
     planner = BatchPlanner(scope)
     async with aclosing(batches):
         async for batch in batches:
             lookup = await planner.prepare(store, batch.items)
-            async with store.batch() as tx:
+            async with store.batch(scope.import_id, scope.runner) as tx:
                 existing = await tx.lookup(lookup)
                 await planner.learn(existing)
                 ids = NewIds(*await tx.reserve_ids(*planner.new_objects(batch.items)))

@@ -4,6 +4,11 @@ Claiming goes through the store, so an import queued before a restart (or by ano
 sharing the store) is not lost. The store never lets two imports of one root account run at
 once and hands them out oldest first (Canvas's strand); imports of different root accounts run
 side by side. Every task is kept, so shutdown can stop them between batches and await them.
+
+Ownership is per claim, not per process: each claim takes a token of its own, and every write
+of the run it starts names that token, so a run whose import was taken over (its process froze
+past the lease) is refused its next write and stops, even when this same process has claimed
+the import again meanwhile.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from lms_outcomes_plugin.storage import ImportTakenOver, Store
 log = logging.getLogger("lms_outcomes_plugin.imports")
 
 UNEXPECTED_ERROR = "An unexpected error has occurred: see error report {}"
+#: Logged by a run whose write was refused: the import was taken over (or failed by the
+#: watchdog) since it was claimed.
+TAKEN_OVER = "import %d is no longer this run's (taken over or failed): it stops, writing nothing"
 #: Seconds between two looks for uploads past keep_uploads_days.
 UPLOAD_PRUNING_INTERVAL = 3600.0
 
@@ -53,12 +61,12 @@ class ImportRunner:
         #: (an import claimed again here while its old task ends has two).
         self._tasks: set[asyncio.Task[None]] = set()
         self._task_of: dict[int, asyncio.Task[None]] = {}
+        #: The claim token of each import task: the leases the heartbeat renews.
+        self._claims: dict[asyncio.Task[None], str] = {}
         #: Imports the stall watchdog failed while this runner ran them.
         self._stalled: set[int] = set()
         self._uploads_pruned_at = float("-inf")
         self._parsers = Parsers(in_process=settings.parse_in_subprocess)
-        #: This runner's name on the imports it owns (one per process and host).
-        self.runner = uuid.uuid4().hex
 
     async def start(self) -> None:
         # Before the host serves: imports whose runner died are queued again at once.
@@ -108,22 +116,22 @@ class ImportRunner:
             self._wake.clear()
             try:
                 await self._keep_leases()
-                while not self._stopping and (
-                    claimed := await self._store.claim_next_import(self.runner)
-                ):
-                    self._spawn(claimed)
+                while not self._stopping:
+                    claim = uuid.uuid4().hex
+                    if (claimed := await self._store.claim_next_import(claim)) is None:
+                        break
+                    self._spawn(claimed, claim)
             except Exception:
                 log.exception("claiming imports failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
 
     async def _keep_leases(self) -> None:
-        """Renew this runner's leases; take back imports whose runner stopped renewing (a
-        process that died, this one's predecessor included)."""
-        if self._tasks:
-            await self._store.heartbeat(self.runner)
-        lapsed = utcnow() - timedelta(seconds=self._settings.import_lease)
-        if requeued := await self._store.requeue_stale_imports(lapsed):
+        """Renew the leases of this runner's runs; take over imports whose run stopped renewing
+        (its process died or froze, this one's predecessor included)."""
+        if self._claims:
+            await self._store.heartbeat(list(self._claims.values()))
+        if requeued := await self._store.requeue_stale_imports(self._settings.import_lease):
             log.info("requeued %d import(s) whose runner stopped (lease lapsed)", requeued)
         await self._fail_stalled()
         await self._prune_uploads()
@@ -151,27 +159,33 @@ class ImportRunner:
             log.info("deleted %d upload(s) older than %s days", deleted,
                      self._settings.keep_uploads_days)
 
-    def _spawn(self, outcome_import: OutcomeImport) -> None:
-        task = asyncio.create_task(self._run(outcome_import), name=f"import-{outcome_import.id}")
+    def _spawn(self, outcome_import: OutcomeImport, claim: str) -> None:
+        task = asyncio.create_task(
+            self._run(outcome_import, claim), name=f"import-{outcome_import.id}"
+        )
         self._tasks.add(task)
         self._task_of[outcome_import.id] = task
+        self._claims[task] = claim
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._claims.pop(task, None)
         import_id = int(task.get_name().removeprefix("import-"))
         if self._task_of.get(import_id) is task:
             del self._task_of[import_id]
         self.wake()
 
-    async def _run(self, outcome_import: OutcomeImport) -> None:
+    async def _run(self, outcome_import: OutcomeImport, claim: str) -> None:
+        """Run one claim of the import: every write names ``claim``, and once one is refused
+        (the import is no longer this run's) the run ends at once, writing nothing more."""
         import_id = outcome_import.id
         log.info("import %d started (%s)", import_id, outcome_import.import_type)
         finish = self._store.finish_import
         try:
-            await self._apply(outcome_import)
+            await self._apply(outcome_import, claim)
         except ImportStopped:
-            await self._store.requeue_import(import_id, self.runner)
+            await self._store.requeue_import(import_id, claim)
             log.info("import %d stopped by shutdown; it will resume at the next start", import_id)
             return
         except asyncio.CancelledError:
@@ -181,25 +195,25 @@ class ImportRunner:
                 return
             # Shutdown gave up waiting for a batch boundary: whatever the cancelled batch
             # wrote was rolled back with its transaction; the import starts over next time.
-            await self._store.requeue_import(import_id, self.runner)
+            await self._store.requeue_import(import_id, claim)
             log.warning("import %d cancelled by shutdown; it will start over at the next "
                         "start", import_id)
             raise
         except ImportTakenOver:
-            log.warning("import %d was taken over by another runner; left to it", import_id)
+            log.warning(TAKEN_OVER, import_id)
             return
         except (DataFormatError, ImportCannotRun) as error:
-            finished = await finish(import_id, self.runner, "failed", [(1, str(error))])
+            finished = await finish(import_id, claim, "failed", [(1, str(error))])
         except Exception:
             report = uuid.uuid4().hex[:12]
             log.exception("import %d failed unexpectedly (error report %s)", import_id, report)
             finished = await finish(
-                import_id, self.runner, "failed", [(1, UNEXPECTED_ERROR.format(report))]
+                import_id, claim, "failed", [(1, UNEXPECTED_ERROR.format(report))]
             )
         else:
-            finished = await finish(import_id, self.runner, "succeeded")
+            finished = await finish(import_id, claim, "succeeded")
         if finished is None:
-            log.warning("import %d was taken over by another runner; left to it", import_id)
+            log.warning(TAKEN_OVER, import_id)
             return
         log.info("import %d ended %s", import_id, finished.workflow_state)
         await self._on_finished(finished)
@@ -209,12 +223,12 @@ class ImportRunner:
         if failed is not None:
             await self._on_finished(failed)
 
-    async def _apply(self, outcome_import: OutcomeImport) -> None:
+    async def _apply(self, outcome_import: OutcomeImport, claim: str) -> None:
         import_format = self._formats.get(outcome_import.import_type)
         if import_format is None:
             raise ImportCannotRun(f"Unknown import_type: {outcome_import.import_type}")
         scope = await ImportScope.build(
-            self._host, self._store, outcome_import, self.runner,
+            self._host, self._store, outcome_import, claim,
             self._settings.new_decaying_average,
         )
         options = FormatOptions(

@@ -186,14 +186,15 @@ class ImportQueueFull(Exception):
 
 
 class ImportTakenOver(Exception):
-    """The runner lost the import (its lease lapsed and another runner took it over); the
-    batch was not applied."""
+    """The run no longer owns the import (its lease lapsed and it was taken over, or the
+    watchdog failed it); the transaction wrote nothing, and the run must write nothing more."""
 
 
 @dataclass(slots=True)
 class BatchWrite:
     """Everything one batch of records changes, applied in one transaction, in field order.
-    It is applied only while ``runner`` still owns the import (else ImportTakenOver)."""
+    It is applied only while ``runner`` (the run's claim token) still owns the import (else
+    ImportTakenOver)."""
 
     import_id: int
     runner: str
@@ -307,11 +308,12 @@ class Store(Protocol):
     async def claim_next_import(self, runner: str) -> OutcomeImport | None:
         """Move the oldest ``created`` import whose root account has none ``importing`` to
         ``importing``, owned by ``runner``, and make it its context's latest; ``None`` when
-        none may start."""
+        none may start. ``runner`` is a token new to this claim: every write of the run it
+        starts names it, and is refused once the run no longer owns the import."""
         ...
 
-    async def heartbeat(self, runner: str) -> None:
-        """Renew the lease of every import ``runner`` is running."""
+    async def heartbeat(self, runners: Sequence[str]) -> None:
+        """Renew the leases of the imports these runs (claim tokens) still own."""
         ...
 
     async def finish_import(
@@ -334,10 +336,14 @@ class Store(Protocol):
         ``no_progress_since``, with a message that says so; returns their ids."""
         ...
 
-    async def requeue_stale_imports(self, older_than: datetime) -> int:
-        """Put back to ``created`` the imports whose owner last renewed its lease before
-        ``older_than`` (a process that died); they start over. One whose owners died too
-        often ends ``failed`` instead, with a message that says so. Returns how many."""
+    async def requeue_stale_imports(self, lease: float) -> int:
+        """Take over the imports whose run has not renewed its lease for ``lease`` seconds (a
+        process that died or froze): put them back to ``created``, without their errors and
+        stamps, to start over. One whose runs were taken over too often ends ``failed``
+        instead, with a message that says so. One decision per import, in one transaction: the
+        import's row is locked first and the lease checked as the lock found it, so a write of
+        its run in flight is either all before the decision or refused after it. Returns
+        how many."""
         ...
 
     async def created_group_ids(self, import_id: int) -> list[int]: ...
@@ -382,9 +388,11 @@ class Store(Protocol):
         """The context's active friendly descriptions of these outcomes, by outcome id."""
         ...
 
-    def batch(self) -> AbstractAsyncContextManager[BatchTransaction]:
-        """One write transaction for one batch: look up what it names, then apply it. Other
-        writers wait, so what the engine looked up still holds when it writes."""
+    def batch(self, import_id: int, runner: str) -> AbstractAsyncContextManager[BatchTransaction]:
+        """One write transaction for one batch of the run ``runner`` (a claim token): look up
+        what it names, then apply it. Other writers wait, so what the engine looked up still
+        holds when it writes. It begins by holding the import's row, and raises
+        :class:`ImportTakenOver` (writing nothing) when the run no longer owns the import."""
         ...
 
 

@@ -4,7 +4,8 @@ The queries are the shared ones of :mod:`.sql`. Each host process has a pool; re
 run side by side. Writes that change the outcome tree (a batch, a root group) take one
 transaction-level advisory lock, so what a batch looked up still holds when it writes, across
 processes, as the store protocol promises; imports are created under another, so their ids
-follow the order they were created in. Imports are claimed with ``FOR UPDATE SKIP LOCKED``.
+follow the order they were created in. Imports are claimed with ``FOR UPDATE SKIP LOCKED``; a
+takeover locks the import rows it decides on ``FOR UPDATE``, as every write of a run does first.
 Uploads are kept in the database in 1 MiB chunks, where every process reaches them.
 """
 
@@ -37,12 +38,16 @@ POSTGRESQL = Dialect(
         "json_rows": "jsonb_array_elements(?::JSONB)",
         "greatest": "GREATEST",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
+        "lock": "FOR UPDATE",
         # The server's clock, read as the statement runs (the parameter is not used): an import
-        # that starts once another has ended, seen from any process, starts after that end.
+        # that starts once another has ended, seen from any process, starts after that end;
+        # and every lease is renewed and measured by the one clock, whatever the hosts' say.
         "clock": "COALESCE(clock_timestamp(), ?)",
+        "lease_cutoff": "clock_timestamp() - make_interval(secs => ?)",
     },
     numbered_params=True,
     encode_time=lambda moment: moment,
+    lease_cutoff=float,
 )
 CHUNK_SIZE = 1 << 20
 #: Seconds close() waits for connections still in use before it drops them.

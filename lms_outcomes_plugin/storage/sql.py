@@ -9,12 +9,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import unicodedata
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from lms_outcomes_plugin.models import (
     ERRORS_SHOWN,
@@ -60,6 +68,8 @@ STALLED = (
 FIRST_KEY = -(2**63)
 #: The kinds of write transaction that must wait for one another (see SqlStore._serialized).
 Serialized = Literal["tree", "queue"]
+#: See :attr:`SqlStore.fault_hook`: awaited with a point's name and the claims written for.
+FaultHook = Callable[[str, Sequence[str]], Awaitable[None]]
 
 
 class Connection(Protocol):
@@ -85,6 +95,12 @@ class Dialect:
     numbered_params: bool = False
     #: How a time travels to the database (ISO text for SQLite, a datetime for asyncpg).
     encode_time: Callable[[datetime], Any] = datetime.isoformat
+    #: The parameter of ``{lease_cutoff}`` for a lease of so many seconds: by default the
+    #: moment that long ago on this process's clock, as ISO text (read inside the transaction
+    #: that decides, so a wait for its lock does not date it).
+    lease_cutoff: Callable[[float], Any] = lambda lease: (
+        utcnow() - timedelta(seconds=lease)
+    ).isoformat()
     _compiled: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __call__(self, template: str) -> str:
@@ -127,6 +143,13 @@ class SqlStore:
     """
 
     dialect: Dialect
+    #: For tests only, None otherwise: awaited at named points of the transactions that write
+    #: for runs' claims (``claim``, ``batch``, ``finish``, ``heartbeat``, ``requeue``,
+    #: ``takeover``, ``stall``): ``<name>:begin`` before the transaction opens,
+    #: ``<name>:before-commit`` once its writes are done, ``<name>:committed`` after its
+    #: commit; with the claim tokens it writes for (possibly none), so a test can hold or freeze
+    #: a process exactly there (tests/takeover_faults.py).
+    fault_hook: ClassVar[FaultHook | None] = None
 
     def _transaction(self) -> AbstractAsyncContextManager[Connection]:
         raise NotImplementedError
@@ -146,6 +169,26 @@ class SqlStore:
 
     async def _read(self, query: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         return await self._reader().fetch(self.dialect(query), params)
+
+    @asynccontextmanager
+    async def _for_claims(
+        self,
+        name: str,
+        claims: list[str],
+        transaction: AbstractAsyncContextManager[Connection] | None = None,
+    ) -> AsyncIterator[Connection]:
+        """A write transaction for runs' claims: the body fills in ``claims``, and the fault
+        hook, when a test set one, is awaited before the transaction, before its commit and
+        after it."""
+        hook = SqlStore.fault_hook
+        if hook is not None:
+            await hook(f"{name}:begin", list(claims))
+        async with transaction or self._transaction() as db:
+            yield db
+            if hook is not None:
+                await hook(f"{name}:before-commit", claims)
+        if hook is not None:
+            await hook(f"{name}:committed", claims)
 
     def _now(self) -> Any:
         return self.dialect.encode_time(utcnow())
@@ -240,18 +283,26 @@ class SqlStore:
 
     async def claim_next_import(self, runner: str) -> OutcomeImport | None:
         d = self.dialect
-        async with self._transaction() as db:
+        claims: list[str] = []
+        async with self._for_claims("claim", claims) as db:
             now = self._now()  # once the connection is ours: a wait must not date the start
             rows = await db.fetch(d(sql.CLAIM_IMPORT), (now, now, runner, now, now))
             if not rows:
                 return None
             claimed = rows[0]
             await db.execute(d(sql.SET_LATEST_IMPORT), (claimed[1], claimed[2], claimed[0]))
+            claims.append(runner)
         return _import_from_row(claimed)
 
-    async def heartbeat(self, runner: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(self.dialect(sql.HEARTBEAT), (self._now(), runner))
+    async def heartbeat(self, runners: Sequence[str]) -> None:
+        if not runners:
+            return
+        claims: list[str] = []
+        async with self._for_claims("heartbeat", claims) as db:
+            rows = await db.fetch(
+                self.dialect(sql.HEARTBEAT), (self._now(), json.dumps(list(runners)))
+            )
+            claims.extend(row[0] for row in rows)
 
     async def finish_import(
         self,
@@ -260,58 +311,67 @@ class SqlStore:
         state: ImportState,
         errors: Sequence[tuple[int, str]] = (),
     ) -> OutcomeImport | None:
-        async with self._transaction() as db:
+        claims: list[str] = []
+        async with self._for_claims("finish", claims) as db:
             now = self._now()
+            # The import's row first, as every write of a run: locked, and checked to be the
+            # run's, before anything else is written.
             rows = await db.fetch(
                 self.dialect(sql.FINISH_IMPORT), (state, now, now, state, import_id, runner)
             )
             if not rows:
                 return None
             await self._insert_errors(db, import_id, errors, failure=state == "failed")
+            claims.append(runner)
         return _import_from_row(rows[0])
 
     async def requeue_import(self, import_id: int, runner: str) -> None:
-        async with self._transaction() as db:
-            await self._requeue(db, sql.BY_RUNNER, (import_id, runner), takeover=False)
+        claims: list[str] = []
+        async with self._for_claims("requeue", claims) as db:
+            owned = await db.fetch(self.dialect(sql.LOCK_OWNED), (import_id, runner))
+            await self._requeue(db, [row[0] for row in owned], takeovers=0)
+            claims.extend(row[1] for row in owned)
 
-    async def requeue_stale_imports(self, older_than: datetime) -> int:
-        lapsed = (self.dialect.encode_time(older_than),)
-        async with self._transaction() as db:
-            now = self._now()
-            failed = await db.fetch(
-                self.dialect(sql.FAIL_LAPSED), (now, now, *lapsed, MAX_TAKEOVERS)
-            )
-            for (import_id,) in failed:
-                await self._insert_errors(
-                    db, import_id, [(1, TAKEN_OVER_TOO_OFTEN)], failure=True
-                )
-            return len(failed) + await self._requeue(db, sql.LAPSED, lapsed, takeover=True)
+    async def requeue_stale_imports(self, lease: float) -> int:
+        d = self.dialect
+        claims: list[str] = []
+        async with self._for_claims("takeover", claims) as db:
+            # Locked first, and decided on as the lock found them: see statements.LOCK_LAPSED.
+            lapsed = await db.fetch(d(sql.LOCK_LAPSED), (d.lease_cutoff(lease),))
+            failing = [row[0] for row in lapsed if row[2] >= MAX_TAKEOVERS]
+            if failing:
+                now = self._now()
+                await db.execute(d(sql.FAIL_LAPSED), (now, now, json.dumps(failing)))
+                for import_id in failing:
+                    await self._insert_errors(
+                        db, import_id, [(1, TAKEN_OVER_TOO_OFTEN)], failure=True
+                    )
+            await self._requeue(db, [row[0] for row in lapsed if row[2] < MAX_TAKEOVERS],
+                                takeovers=1)
+            claims.extend(row[1] for row in lapsed if row[1] is not None)
+        return len(lapsed)
 
-    async def _requeue(
-        self, db: Connection, where: str, params: Sequence[Any], *, takeover: bool
-    ) -> int:
-        # Its batches are applied again from the start, as by a new import: the errors they
-        # recorded would be recorded twice, and their stamps would read "already appeared".
-        for template in (
-            sql.REQUEUE_ERRORS, sql.REQUEUE_WARNINGS, sql.REQUEUE_GROUP_STAMPS,
-            sql.REQUEUE_OUTCOME_STAMPS,
-        ):
-            await db.execute(self.dialect(template.replace("{where}", where)), params)
-        return await db.execute(
-            self.dialect(sql.REQUEUE.replace("{where}", where)),
-            (self._now(), int(takeover), *params),
-        )
+    async def _requeue(self, db: Connection, import_ids: list[int], *, takeovers: int) -> None:
+        """Put imports whose rows this transaction has locked back in the queue, without what
+        their runs wrote but the tree: they start over."""
+        if not import_ids:
+            return
+        ids = json.dumps(import_ids)
+        for template in (sql.REQUEUE_ERRORS, sql.REQUEUE_WARNINGS, sql.REQUEUE_GROUP_STAMPS,
+                         sql.REQUEUE_OUTCOME_STAMPS):
+            await db.execute(self.dialect(template), (ids,))
+        await db.execute(self.dialect(sql.REQUEUE), (self._now(), takeovers, ids))
 
     async def fail_stalled_imports(self, no_progress_since: datetime) -> list[int]:
         since = self.dialect.encode_time(no_progress_since)
-        async with self._transaction() as db:
+        claims: list[str] = []
+        async with self._for_claims("stall", claims) as db:
             now = self._now()
-            failed = [row[0] for row in await db.fetch(
-                self.dialect(sql.FAIL_STALLED), (now, now, since)
-            )]
-            for import_id in failed:
+            failed = await db.fetch(self.dialect(sql.FAIL_STALLED), (now, now, since))
+            for import_id, _ in failed:
                 await self._insert_errors(db, import_id, [(1, STALLED)], failure=True)
-        return failed
+            claims.extend(claim for _, claim in failed)
+        return [import_id for import_id, _ in failed]
 
     async def count_queued_imports(self, root_account_id: int) -> int:
         return int((await self._read(sql.COUNT_QUEUED, (root_account_id,)))[0][0])
@@ -416,8 +476,10 @@ class SqlStore:
         return {outcome_id: description for outcome_id, description in rows}
 
     @asynccontextmanager
-    async def batch(self) -> AsyncIterator[SqlBatch]:
-        async with self._serialized("tree") as db:
+    async def batch(self, import_id: int, runner: str) -> AsyncIterator[SqlBatch]:
+        async with self._for_claims("batch", [runner], self._serialized("tree")) as db:
+            if not await db.fetch(self.dialect(sql.OWN_IMPORT), (import_id, runner)):
+                raise ImportTakenOver(import_id)
             yield self._batch_of(db)
 
 
@@ -516,8 +578,7 @@ class SqlBatch:
         await self._apply_links(batch, now)
         changed = await self._db.execute(
             self._sql(sql.PROGRESS),
-            (batch.progress, now, now, now, _counts_json(batch.counts), batch.import_id,
-             batch.runner),
+            (batch.progress, now, now, _counts_json(batch.counts), batch.import_id, batch.runner),
         )
         if changed == 0:
             raise ImportTakenOver(batch.import_id)

@@ -47,10 +47,13 @@ SQLITE = Dialect(
         "texts": "SELECT value FROM json_each(?)",
         "json_rows": "json_each(?)",
         "greatest": "MAX",
-        # One writer at a time: nothing to skip, and the writer's clock orders every start
-        # and end.
+        # One writer at a time (BEGIN IMMEDIATE, across processes too): nothing to skip or to
+        # lock, a transaction sees every commit before it, and the writer's clock orders every
+        # start and end and measures every lease.
         "skip_locked": "",
+        "lock": "",
         "clock": "?",
+        "lease_cutoff": "?",
     },
 )
 # The highest ids in use: a batch's new objects take the ids after them (under the write lock).
@@ -131,6 +134,7 @@ class SqliteStore(SqlStore):
         self._checkpointer: SqliteConnection | None = None
         self._checkpoint: asyncio.Task[None] | None = None
         self._commits = 0
+        self._closing = False
 
     @classmethod
     def from_url(cls, url: str, settings: Mapping[str, Any]) -> SqliteStore:
@@ -147,6 +151,7 @@ class SqliteStore(SqlStore):
         await self._writer.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}")
 
     async def close(self) -> None:
+        self._closing = True
         connections = [c for c in (self._checkpointer, self._reader_connection, self._writer) if c]
         # A statement still running (an import shutdown gave up on) would hold its connection's
         # thread, and so the close queued behind it, for as long as it runs: abort it.
@@ -193,14 +198,14 @@ class SqliteStore(SqlStore):
             self._run_checkpoint(self._checkpointer), name="lms-outcomes-sqlite-checkpoint"
         )
 
-    @staticmethod
-    async def _run_checkpoint(checkpointer: SqliteConnection) -> None:
+    async def _run_checkpoint(self, checkpointer: SqliteConnection) -> None:
         try:
             await checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error:
             # Nothing is lost: the WAL keeps the commits, and the writer's backstop or the next
-            # checkpoint copies them.
-            log.warning("background WAL checkpoint failed", exc_info=True)
+            # checkpoint (the next open's, once close() has interrupted this one) copies them.
+            if not self._closing:
+                log.warning("background WAL checkpoint failed", exc_info=True)
 
     def _reader(self) -> SqliteConnection:
         assert self._reader_connection is not None, "store is not open"

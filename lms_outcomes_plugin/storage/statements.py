@@ -5,8 +5,11 @@ Statements are written in qmark style with a few named macros for where the dial
 (see :class:`~lms_outcomes_plugin.storage.sql.Dialect`): ``{ids}`` and ``{texts}`` read a JSON
 list parameter as a subquery, ``{json_rows}`` a JSON list of lists as a table with a ``value``
 column, ``{greatest}`` is the two-argument maximum, ``{skip_locked}`` the row locking of the
-queue and ``{clock}`` the time an import starts or ends (a parameter, or the database's clock
-where imports start and end side by side). Lists travel as one JSON parameter, so a batch of
+queue, ``{lock}`` the lock a transaction takes on the import rows it decides on (nothing where
+one writer at a time already excludes every other), ``{clock}`` the time an import starts or
+ends or its run renews its lease (a parameter, or the database's clock where imports run side
+by side) and ``{lease_cutoff}`` the moment before which a lease has lapsed (its parameter is
+the dialect's ``lease_cutoff`` of the lease). Lists travel as one JSON parameter, so a batch of
 any size is one statement and never meets a bound-variable limit. Writes name every object by
 id.
 """
@@ -311,10 +314,13 @@ ORDER BY row, id LIMIT ?
 # account may start, and only while none of its root account is importing: so a runner that
 # skips a row another runner has locked never starts a younger import of that root account in
 # its place.
+# Each claim names its run with a token of its own (``runner_id``), never reused: every write of
+# the run checks it, so a run whose import was taken over cannot write again, even when its own
+# process claims the import anew.
 # params: started_at, updated_at, runner_id, heartbeat_at, progressed_at
 CLAIM_IMPORT = f"""
 UPDATE lms_outcomes_imports SET workflow_state = 'importing', started_at = {{clock}},
-    updated_at = ?, runner_id = ?, heartbeat_at = ?, progressed_at = ?
+    updated_at = ?, runner_id = ?, heartbeat_at = {{clock}}, progressed_at = ?
 WHERE id = (
     SELECT i.id FROM lms_outcomes_imports i
     WHERE i.workflow_state = 'created'
@@ -333,10 +339,22 @@ INSERT INTO lms_outcomes_latest_imports (context_type, context_id, outcome_impor
 VALUES (?, ?, ?)
 ON CONFLICT (context_type, context_id) DO UPDATE SET outcome_import_id = excluded.outcome_import_id
 """
-# params: heartbeat_at, runner_id
+# Renews the leases of the runs named. A row another transaction holds is skipped: that is
+# the run's own batch (which renews the lease as it commits) or a takeover deciding on it. Rows
+# are locked in id order, as a takeover locks them.
+# params: heartbeat_at, JSON [runner_id, ...]
 HEARTBEAT = """
-UPDATE lms_outcomes_imports SET heartbeat_at = ?
-WHERE runner_id = ? AND workflow_state = 'importing'
+UPDATE lms_outcomes_imports SET heartbeat_at = {clock}
+WHERE id IN (SELECT id FROM lms_outcomes_imports
+    WHERE runner_id IN ({texts}) AND workflow_state = 'importing' ORDER BY id {skip_locked})
+RETURNING runner_id
+"""
+# The first statement of a batch's transaction: the run still owns the import, and holds its
+# row until the batch commits, so no takeover can decide on the import in between.
+# params: id, runner_id
+OWN_IMPORT = """
+SELECT id FROM lms_outcomes_imports
+WHERE id = ? AND runner_id = ? AND workflow_state = 'importing' {lock}
 """
 # params: state, ended_at, updated_at, state, id, runner_id
 FINISH_IMPORT = f"""
@@ -345,48 +363,56 @@ UPDATE lms_outcomes_imports SET workflow_state = ?, ended_at = {{clock}}, update
 WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'
 RETURNING {IMPORT_COLUMNS}
 """
-# Also proves the runner still owns the import: no row changed means another took it over.
-# params: progress, updated_at, heartbeat_at, progressed_at, id, runner_id
+# The batch's row is already the run's (OWN_IMPORT); still checked, as every write of a run is.
+# params: progress, updated_at, progressed_at, counts (JSON), id, runner_id
 PROGRESS = """
 UPDATE lms_outcomes_imports SET progress = {greatest}(progress, ?), updated_at = ?,
-    heartbeat_at = ?, progressed_at = ?, counts = ?
+    heartbeat_at = {clock}, progressed_at = ?, counts = ?
 WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'
 """
-# The requeue of interrupted imports: ``{where}`` picks them (its params come first).
-_INTERRUPTED = (
-    "(SELECT id FROM lms_outcomes_imports WHERE {where} AND workflow_state = 'importing')"
-)
-REQUEUE_ERRORS = f"DELETE FROM lms_outcomes_import_errors WHERE outcome_import_id IN {_INTERRUPTED}"
-REQUEUE_WARNINGS = (
-    f"DELETE FROM lms_outcomes_import_warnings WHERE outcome_import_id IN {_INTERRUPTED}"
-)
+# A takeover is one decision, taken on the import rows it has locked: the first statement of
+# its transaction waits for any transaction holding one of them (a batch, a finish, a heartbeat)
+# to end, then reads the row as that left it (PostgreSQL re-checks a locked row's WHERE on its
+# newest version), so nothing is deleted on a lease that a commit has just renewed.
+# params: the lease cutoff
+LOCK_LAPSED = """
+SELECT id, runner_id, takeovers FROM lms_outcomes_imports
+WHERE workflow_state = 'importing' AND (heartbeat_at IS NULL OR heartbeat_at < {lease_cutoff})
+ORDER BY id {lock}
+"""
+# The import a run stops itself (at shutdown), if the run still owns it. params: id, runner_id
+LOCK_OWNED = """
+SELECT id, runner_id, takeovers FROM lms_outcomes_imports
+WHERE id = ? AND runner_id = ? AND workflow_state = 'importing' {lock}
+"""
+# A requeued import's batches are applied again from the start, as by a new import: the errors
+# they recorded would be recorded twice, and their stamps would read "already appeared".
+# params: JSON [import id, ...]
+REQUEUE_ERRORS = "DELETE FROM lms_outcomes_import_errors WHERE outcome_import_id IN ({ids})"
+REQUEUE_WARNINGS = "DELETE FROM lms_outcomes_import_warnings WHERE outcome_import_id IN ({ids})"
 REQUEUE_GROUP_STAMPS = (
-    f"UPDATE lms_outcomes_groups SET outcome_import_id = NULL "
-    f"WHERE outcome_import_id IN {_INTERRUPTED}"
+    "UPDATE lms_outcomes_groups SET outcome_import_id = NULL WHERE outcome_import_id IN ({ids})"
 )
 REQUEUE_OUTCOME_STAMPS = (
-    f"UPDATE lms_outcomes_outcomes SET outcome_import_id = NULL "
-    f"WHERE outcome_import_id IN {_INTERRUPTED}"
+    "UPDATE lms_outcomes_outcomes SET outcome_import_id = NULL WHERE outcome_import_id IN ({ids})"
 )
-# params: updated_at, takeovers to add, then {where}'s
-REQUEUE = (
-    "UPDATE lms_outcomes_imports SET workflow_state = 'created', updated_at = ?, "
-    "counts = NULL, takeovers = takeovers + ? WHERE {where} AND workflow_state = 'importing'"
-)
-BY_RUNNER = "id = ? AND runner_id = ?"
-LAPSED = "(heartbeat_at IS NULL OR heartbeat_at < ?)"
+# No run owns a queued import. params: updated_at, takeovers to add, JSON [import id, ...]
+REQUEUE = """
+UPDATE lms_outcomes_imports SET workflow_state = 'created', runner_id = NULL, updated_at = ?,
+    counts = NULL, takeovers = takeovers + ?
+WHERE id IN ({ids})
+"""
 # An import whose runner died this many times is failed, not started again: it may be what
-# kills them. params: ended_at, updated_at, lapsed before, takeovers
-FAIL_LAPSED = f"""
-UPDATE lms_outcomes_imports SET workflow_state = 'failed', ended_at = {{clock}}, updated_at = ?
-WHERE {LAPSED} AND workflow_state = 'importing' AND takeovers >= ?
-RETURNING id
+# kills them. params: ended_at, updated_at, JSON [import id, ...]
+FAIL_LAPSED = """
+UPDATE lms_outcomes_imports SET workflow_state = 'failed', ended_at = {clock}, updated_at = ?
+WHERE id IN ({ids})
 """
 # Whatever its runner's heartbeat says. params: ended_at, updated_at, no progress since
 FAIL_STALLED = """
 UPDATE lms_outcomes_imports SET workflow_state = 'failed', ended_at = {clock}, updated_at = ?
 WHERE workflow_state = 'importing' AND progressed_at < ?
-RETURNING id
+RETURNING id, runner_id
 """
 # The imports of a root account waiting to run (or still uploading). params: root_account_id
 COUNT_QUEUED = """
