@@ -578,7 +578,8 @@ class SqlBatch:
         await self._apply_links(batch, now)
         changed = await self._db.execute(
             self._sql(sql.PROGRESS),
-            (batch.progress, now, now, _counts_json(batch.counts), batch.import_id, batch.runner),
+            (batch.progress, now, now, now, _counts_json(batch.counts), batch.import_id,
+             batch.runner),
         )
         if changed == 0:
             raise ImportTakenOver(batch.import_id)

@@ -364,7 +364,8 @@ WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'
 RETURNING {IMPORT_COLUMNS}
 """
 # The batch's row is already the run's (OWN_IMPORT); still checked, as every write of a run is.
-# params: progress, updated_at, progressed_at, counts (JSON), id, runner_id
+# params: progress, updated_at, heartbeat_at (the clock), progressed_at, counts (JSON), id,
+#         runner_id
 PROGRESS = """
 UPDATE lms_outcomes_imports SET progress = {greatest}(progress, ?), updated_at = ?,
     heartbeat_at = {clock}, progressed_at = ?, counts = ?

@@ -262,9 +262,9 @@ class StoreConformance:
         claimed = await running(store)
         assert claimed.warnings == ()
         warnings = [(row, f"warning {row}" * (100 if row == 1 else 1)) for row in range(30, 0, -1)]
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             await tx.apply(BatchWrite(claimed.id, "runner-1", 10, warnings=warnings[:10]))
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             await tx.apply(BatchWrite(claimed.id, "runner-1", 20, warnings=warnings[10:]))
         shown = await store.get_import(ACCOUNT, claimed.id)
         assert shown is not None
@@ -282,9 +282,9 @@ class StoreConformance:
         # Rows out of order, a row with two errors (kept in the order recorded), across batches.
         errors = [(row, f"error {row}") for row in range(2, 2502)]
         errors[10:10] = [(5, "error 5 again")]
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             await tx.apply(BatchWrite(claimed.id, "runner-1", 10, errors=errors[1500:]))
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             await tx.apply(BatchWrite(claimed.id, "runner-1", 20, errors=errors[:1500]))
         await store.finish_import(claimed.id, "runner-1", "failed", [(1, "Bad file")])
         expected = sorted([(1, "Bad file"), *errors], key=lambda error: error[0])
@@ -304,13 +304,13 @@ class StoreConformance:
     @with_open_store
     async def test_an_import_whose_runner_stopped_is_queued_again(self, store: Store) -> None:
         claimed = await running(store)
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             await tx.apply(BatchWrite(
                 claimed.id, "runner-1", 10, errors=[(2, "Bad row")], warnings=[(1, "Noted")]
             ))
-        await store.heartbeat("runner-1")
-        assert await store.requeue_stale_imports(utcnow() - timedelta(minutes=5)) == 0
-        assert await store.requeue_stale_imports(utcnow() + timedelta(seconds=1)) == 1
+        await store.heartbeat(["runner-1"])
+        assert await store.requeue_stale_imports(300) == 0  # renewed within 5 minutes
+        assert await store.requeue_stale_imports(-1) == 1  # every lease is older than -1 s
         shown = await store.get_import(ACCOUNT, claimed.id)
         assert shown is not None
         assert shown.workflow_state == "created"
@@ -357,7 +357,7 @@ class StoreConformance:
         claimed = await running(store)
         root = await store.root_group(ACCOUNT, "Account 1")
         assert await store.root_group(ACCOUNT, "Another title") == root
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             (beta, alpha), (outcome,) = await tx.reserve_ids(2, 1)
             await tx.apply(BatchWrite(
                 claimed.id, "runner-1", 40,
@@ -397,7 +397,7 @@ class StoreConformance:
     async def test_a_batch_looks_up_what_it_names(self, store: Store) -> None:
         claimed = await running(store)
         root = await store.root_group(ACCOUNT, "Account 1")
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             (group,), (outcome,) = await tx.reserve_ids(1, 1)
             await tx.apply(BatchWrite(
                 claimed.id, "runner-1", 10,
@@ -405,7 +405,7 @@ class StoreConformance:
                 outcomes=[OutcomeWrite(outcome, ACCOUNT, "o-1", FIELDS)],
                 links=[LinkWrite(group, outcome, ACCOUNT)],
             ))  # fmt: skip
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             found = await tx.lookup(Lookup(
                 outcome_guids={"o-1"}, outcome_ids={outcome}, group_keys={("account", 1, "g-1")},
                 group_ids={group}, import_id=claimed.id, parent_guids={"g-1", "missing"},
@@ -426,7 +426,7 @@ class StoreConformance:
         reached), with the active links in each group reached."""
         claimed = await running(store)
         root = await store.root_group(ACCOUNT, "Account 1")
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             (top, below, hidden, under), (outcome,) = await tx.reserve_ids(4, 1)
             await tx.apply(BatchWrite(
                 claimed.id, "runner-1", 10,
@@ -438,7 +438,7 @@ class StoreConformance:
                 links=[LinkWrite(below, outcome, ACCOUNT), LinkWrite(under, outcome, ACCOUNT)],
             ))  # fmt: skip
         key = (ACCOUNT.type, ACCOUNT.id, "top")
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             existing = await tx.lookup(Lookup(
                 group_keys={key}, deleting_keys={key}, import_id=claimed.id
             ))  # fmt: skip
@@ -452,7 +452,7 @@ class StoreConformance:
     async def test_deleted_groups_and_unlinks_retire_what_they_list(self, store: Store) -> None:
         claimed = await running(store)
         root = await store.root_group(ACCOUNT, "Account 1")
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             (top, below), (outcome,) = await tx.reserve_ids(2, 1)
             await tx.apply(BatchWrite(
                 claimed.id, "runner-1", 10,
@@ -462,7 +462,7 @@ class StoreConformance:
                 links=[LinkWrite(below, outcome, ACCOUNT)],
             ))  # fmt: skip
         [link], _ = await store.group_links(below, EVERYTHING)
-        async with store.batch() as tx:
+        async with store.batch(claimed.id, "runner-1") as tx:
             await tx.apply(BatchWrite(
                 claimed.id, "runner-1", 20, deleted_groups={below}, unlinks={link.link.id}
             ))  # fmt: skip
@@ -478,7 +478,7 @@ class StoreConformance:
         root = await store.root_group(ACCOUNT, "Account 1")
         # The whole transaction: the refusal must roll back what apply() wrote before it.
         with pytest.raises(ImportTakenOver):  # noqa: PT012
-            async with store.batch() as tx:
+            async with store.batch(claimed.id, "runner-1") as tx:
                 (group,), _ = await tx.reserve_ids(1, 0)
                 await tx.apply(BatchWrite(
                     claimed.id, "another-runner", 50,
