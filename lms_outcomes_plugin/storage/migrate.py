@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
+from lms_outcomes_plugin.dbutil import read_migrations
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -15,8 +17,4 @@ class Migration:
 def load_migrations(dialect: str) -> list[Migration]:
     """The migrations in ``storage/migrations/<dialect>/``, ordered by file name."""
     folder = resources.files("lms_outcomes_plugin.storage") / "migrations" / dialect
-    files = sorted(
-        (entry for entry in folder.iterdir() if entry.name.endswith(".sql")),
-        key=lambda entry: entry.name,
-    )
-    return [Migration(entry.name.removesuffix(".sql"), entry.read_text("utf-8")) for entry in files]
+    return [Migration(name, sql) for name, sql in read_migrations(folder)]

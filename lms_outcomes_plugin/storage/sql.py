@@ -7,7 +7,6 @@ it reserves ids; the SQL lives in :mod:`.statements`.
 from __future__ import annotations
 
 import json
-import sqlite3
 import unicodedata
 from collections.abc import (
     AsyncGenerator,
@@ -24,6 +23,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, ClassVar, Literal, Protocol
 
+from lms_outcomes_plugin.dbutil import apply_migrations
 from lms_outcomes_plugin.models import (
     ERRORS_SHOWN,
     WARNINGS_SHOWN,
@@ -195,20 +195,10 @@ class SqlStore:
 
     async def _migrate(self, db: Connection) -> None:
         """Apply this dialect's pending migrations, inside the caller's transaction."""
-        await db.execute(
-            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
-            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        migrations = [(m.name, m.sql) for m in load_migrations(self.dialect.name)]
+        await apply_migrations(
+            db.fetch, db.execute, MIGRATIONS_TABLE, migrations, self.dialect.numbered_params
         )
-        done = {row[0] for row in await db.fetch(f"SELECT name FROM {MIGRATIONS_TABLE}")}
-        for migration in load_migrations(self.dialect.name):
-            if migration.name in done:
-                continue
-            for statement in _statements(migration.sql):
-                await db.execute(statement)
-            await db.execute(
-                self.dialect(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)"),
-                (migration.name, utcnow().isoformat()),
-            )
 
     # imports ---------------------------------------------------------------------------------
 
@@ -225,13 +215,6 @@ class SqlStore:
             self.dialect(sql.INSERT_ATTACHMENT), (filename, content_type, size, key, self._now())
         )
         return Attachment(rows[0][0], filename, content_type, size)
-
-    async def get_attachment(self, attachment_id: int) -> Attachment | None:
-        rows = await self._read(
-            "SELECT id, filename, content_type, size FROM lms_outcomes_attachments WHERE id = ?",
-            (attachment_id,),
-        )
-        return Attachment(*rows[0]) if rows else None
 
     async def create_import(
         self, new: NewImport, attachment: Attachment, max_queued: int | None = None
@@ -734,19 +717,3 @@ def _outcome_fields(fields: OutcomeFields) -> tuple[Any, ...]:
 def _ratings_json(ratings: tuple[tuple[float, str], ...]) -> str:
     """Cached: a file has few distinct scales, and json.dumps per row is a large cost."""
     return json.dumps(ratings)
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements. SQLite's own tokenizer tells where one ends, so a
-    trigger's ``BEGIN ... END`` body (``;`` inside) stays whole; our PostgreSQL migrations use
-    nothing it would misread (no dollar quoting)."""
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    statements, pending = [], ""
-    for part in "\n".join(lines).split(";"):
-        pending += part + ";"
-        if sqlite3.complete_statement(pending):
-            statements.append(pending.strip().removesuffix(";").strip())
-            pending = ""
-    if pending.strip(" \n;"):
-        statements.append(pending.strip().removesuffix(";").strip())
-    return [statement for statement in statements if statement]
