@@ -104,12 +104,14 @@ def _drain(process: subprocess.Popen[str]) -> None:
         pass
 
 
-def import_file(server: Server, path: Path, account: int = 1) -> tuple[float, dict[str, object]]:
+def import_file(server: Server, path: Path, account: int = 1,
+                dry_run: bool = False) -> tuple[float, dict[str, object]]:
     """POST the file, poll until the import ends; seconds from the POST to the end."""
     started = time.perf_counter()
+    query = "?dry_run=true" if dry_run else ""
     with path.open("rb") as body:
         status, raw = server.request(
-            "POST", f"/api/v1/accounts/{account}/outcome_imports", body,
+            "POST", f"/api/v1/accounts/{account}/outcome_imports{query}", body,
             {"Content-Type": "text/csv", "Content-Length": str(path.stat().st_size)})
     assert status == 200, raw
     import_id = json.loads(raw)["id"]
@@ -292,6 +294,7 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
         again, _ = import_file(server, main)
         quick, _ = import_file(server, files[small], account=_new_account(folder / "a"))
     with serve(folder / "b", databases.storage()) as server:
+        dry, waited = dry_run_beside(server, main, files[small], folder / "b")
         # Growth compares imports made alike: none of them with a second client polling.
         steady, _ = import_file(server, main)
         large, _ = import_file(server, files[big])
@@ -304,6 +307,9 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
         ("import over HTTP", f"{first:.2f} s", f"{rows / first:,.0f} rows/s",
          _verdict(first / floor_seconds <= 1.5 and rows / first >= 25_000,
                   f"{first / floor_seconds:.2f}x floor (<= 1.5x, >= 25,000 rows/s)")),
+        ("dry run (then the import)", f"{dry:.2f} s", f"{rows / dry:,.0f} rows/s",
+         f"{dry / floor_seconds:.2f}x floor, {dry / steady:.2f}x the import"),
+        (f"{TINY} rows of another account during it", f"{waited:.2f} s", "", ""),
         ("re-import (all unchanged)", f"{again:.2f} s", f"{rows / again:,.0f} rows/s",
          _verdict(again / first <= 1.5, f"{again / first:.2f}x first (<= 1.5x)")),
         ("status p50 / p99 while importing", f"{busy.percentile(0.5):.1f} ms",
@@ -316,6 +322,21 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
          " / ".join(f"{rate:,.0f}" for rate in rates.values()),
          _verdict(spread <= 0.25, f"spread {spread:.0%} (<= 25%)")),
     ]
+
+
+def dry_run_beside(server: Server, path: Path, small: Path, folder: Path) -> tuple[float, float]:
+    """A dry run of ``path``, and meanwhile (a second into it) an import of TINY rows into
+    another root account: seconds each, from POST to end."""
+    tiny = write(TINY, small.with_name(f"tiny-{TINY}.csv"), prefix="tiny-")
+    account = _new_account(folder)
+    timed: list[float] = []
+    runner = threading.Thread(
+        target=lambda: timed.append(import_file(server, path, dry_run=True)[0]))
+    runner.start()
+    time.sleep(1)
+    waited, _ = import_file(server, tiny, account=account)
+    runner.join()
+    return timed[0], waited
 
 
 def _new_account(folder: Path) -> int:
@@ -334,6 +355,10 @@ def _new_account(folder: Path) -> int:
          str(folder / "bench.db"), "grant", "1", "manage_outcomes", f"account:{account}"],
         check=True, capture_output=True, text=True)
     return account
+
+
+#: The rows of the other root account's import that runs beside a dry run.
+TINY = 100
 
 
 def _verdict(ok: bool, target: str) -> str:

@@ -63,6 +63,8 @@ class NewImport:
     #: The client's ``encoding`` (see ``formats.encoding``), kept so that a restarted import
     #: reads the file the same way.
     encoding: str = DEFAULT_ENCODING
+    #: Run every check and plan every write, then roll them back (``dry_run=true``).
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class OutcomeImport:
     encoding: str = DEFAULT_ENCODING
     warnings: tuple[tuple[int, str], ...] = field(default=())
     counts: ImportCounts = field(default_factory=lambda: ImportCounts())
+    dry_run: bool = False
 
     @property
     def context(self) -> ContextRef:
@@ -106,6 +109,7 @@ class OutcomeImport:
             "learning_outcome_group_id": self.learning_outcome_group_id,
             "warnings": [[row, message] for row, message in self.warnings],
             "counts": self.counts.as_json(),
+            "dry_run": self.dry_run,
         }
 
 

@@ -156,6 +156,7 @@ class Stats:
     examples: int = 0
     imports: int = 0
     reimports: int = 0
+    dry_runs: int = 0
     refused_targets: int = 0
     rows: int = 0
     row_errors: int = 0
@@ -166,8 +167,9 @@ class Stats:
         common = sorted(self.messages.items(), key=lambda item: -item[1])[:6]
         return (
             f"{self.examples} examples, {self.imports} imports ({self.reimports} re-imports, "
-            f"{self.refused_targets} refused targets), {self.rows} rows, {self.row_errors} row "
-            f"errors, {self.restarts} server restarts, {seconds:.1f} s; most common errors: "
+            f"{self.dry_runs} dry runs, {self.refused_targets} refused targets), "
+            f"{self.rows} rows, {self.row_errors} row errors, {self.restarts} server restarts, "
+            f"{seconds:.1f} s; most common errors: "
             + "; ".join(f"{count}x {message}" for message, count in common)
         )
 
@@ -265,6 +267,7 @@ class Done:
     errors: list[Any]
     group_ids: list[str]
     snapshot: list[list[tuple[Any, ...]]]
+    counts: dict[str, Any]
 
 
 class TreeMachine(RuleBasedStateMachine):
@@ -279,11 +282,12 @@ class TreeMachine(RuleBasedStateMachine):
 
     # Hypothesis reserves ``target`` for bundles: the target group is ``into``.
     @rule(context=contexts_strategy, into=targets_strategy, rows=rows_strategy(),
-          reimport=st.booleans())
+          reimport=st.booleans(), dry_run=st.booleans())
     def import_file(self, context: str, into: str | None, rows: list[Row],
-                    reimport: bool) -> None:
+                    reimport: bool, dry_run: bool = False) -> None:
         """Import ``rows`` into ``context`` (under the target group ``into``), then check the
-        tree; with ``reimport``, import the same file again: nothing may change."""
+        tree; with ``reimport``, import the same file again: nothing may change. With
+        ``dry_run``, a dry run first: it changes nothing and predicts the import."""
         path = self.world.path(context) + "/outcome_imports"
         target_id, refused = self._target(context, into)
         if target_id is not None:
@@ -293,7 +297,10 @@ class TreeMachine(RuleBasedStateMachine):
         if refused:
             self._refused(path, body)
             return
+        dry = self._dry_run(path, body) if dry_run else None
         done = self._import(path, body)
+        if dry is not None:
+            assert (dry.errors, dry.counts) == (done.errors, done.counts), "a dry run mispredicted"
         if not reimport:
             return
         again = self._import(path, body)
@@ -385,10 +392,20 @@ class TreeMachine(RuleBasedStateMachine):
         assert self.snapshot() == before
         self.harness.stats.refused_targets += 1
 
-    def _import(self, path: str, body: bytes) -> Done:
+    def _dry_run(self, path: str, body: bytes) -> Done:
+        """A dry run of the file: the tree is as before it, and it created no group."""
+        before = self.snapshot()
+        dry = self._import(path, body, dry_run=True)
+        assert dry.snapshot == before, _changes(before, dry.snapshot)
+        assert dry.group_ids == []
+        self.harness.stats.dry_runs += 1
+        return dry
+
+    def _import(self, path: str, body: bytes, dry_run: bool = False) -> Done:
         """POST the file, wait for its end and check the tree."""
         harness, token = self.harness, self.world.token
-        status, created = harness.request("POST", path, token, body)
+        query = "?dry_run=true" if dry_run else ""
+        status, created = harness.request("POST", path + query, token, body)
         assert status == 200, (status, created, harness.tracebacks())
         harness.stats.imports += 1
         status_path = f"{path.split('/group/')[0]}/{created['id']}"
@@ -405,7 +422,7 @@ class TreeMachine(RuleBasedStateMachine):
         self.check()
         status, group_ids = harness.request("GET", f"{status_path}/created_group_ids", token)
         assert status == 200, group_ids
-        return Done(errors, sorted(group_ids), self.snapshot())
+        return Done(errors, sorted(group_ids), self.snapshot(), ended["counts"])
 
     def _wait(self, path: str) -> dict[str, Any]:
         deadline = time.monotonic() + IMPORT_TIMEOUT

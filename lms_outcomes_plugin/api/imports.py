@@ -39,6 +39,8 @@ INVALID_MULTIPART = "Invalid multipart/form-data body"
 #: Tornado's own per-request body limit for uploads: out of reach, so the plugin's cap (a
 #: setting) always decides and answers 413 itself.
 TORNADO_BODY_LIMIT = 1 << 62
+#: ``dry_run``'s values (ours: exactly these two).
+DRY_RUN_VALUES = {"true": True, "false": False}
 #: Python's names of the codecs a raw upload's ``charset`` may name besides UTF-8, for each
 #: ``encoding`` (``auto`` and ``utf-8`` name none).
 CHARSET_CODECS = {
@@ -172,6 +174,7 @@ class CreateImportHandler(ImportHandler):
         if self.import_type is not None:
             self._check_import_type(self.import_type)
         self.encoding = self._checked_encoding(self.get_query_argument("encoding", None))
+        self.dry_run = self._checked_dry_run(self.get_query_argument("dry_run", None))
         form = self._multipart_form()
         if form is None:
             self._check_charset()
@@ -210,6 +213,15 @@ class CreateImportHandler(ImportHandler):
             self.fail(400, {"error": f"Invalid encoding {encoding!r}; valid encodings: "
                                      f"{', '.join(ENCODINGS)}"})
         return encoding.lower()
+
+    def _checked_dry_run(self, value: str | None) -> bool | None:
+        """``true`` or ``false`` (exactly); anything else is 400 naming them."""
+        if value is None:
+            return None
+        if value not in DRY_RUN_VALUES:
+            self.fail(400, {"error": f"Invalid dry_run {value!r}; valid values: "
+                                     f"{', '.join(DRY_RUN_VALUES)}"})
+        return DRY_RUN_VALUES[value]
 
     def _check_charset(self) -> None:
         """Canvas refuses a raw upload whose charset is present and not UTF-8; we also accept
@@ -319,6 +331,7 @@ class CreateImportHandler(ImportHandler):
             user_id=self.user.id,
             learning_outcome_group_id=self.target_group_id,
             encoding=self.encoding or DEFAULT_ENCODING,
+            dry_run=bool(self.dry_run),
         )
         try:
             outcome_import = await self.queue.create_import(new, attachment)
@@ -337,6 +350,8 @@ class CreateImportHandler(ImportHandler):
             self._check_import_type(self.import_type)
         if self.encoding is None:
             self.encoding = self._checked_encoding(form.fields.get("encoding"))
+        if self.dry_run is None:
+            self.dry_run = self._checked_dry_run(form.fields.get("dry_run"))
 
     def _upload_name(self, form: MultipartUpload | None) -> tuple[str, str]:
         """The stored filename and content type.
@@ -403,7 +418,10 @@ class CreatedGroupIdsHandler(ShowImportHandler):
             self.fail(404, {"message": "Import has failed"})
         if outcome_import.workflow_state != "succeeded":
             self.fail(404, {"message": "Import is still being processed"})
-        group_ids = await self.store.created_group_ids(outcome_import.id)
+        # A dry run's stamps were rolled back: it created nothing.
+        group_ids = [] if outcome_import.dry_run else (
+            await self.store.created_group_ids(outcome_import.id)
+        )
         self.send_json([str(group_id) for group_id in group_ids])
 
 

@@ -26,8 +26,8 @@ __all__ = ["ATTACHMENT", "FormLimitError", "FormParserError", "MultipartUpload"]
 #: Canvas's file field.
 ATTACHMENT = "attachment"
 #: The form fields kept besides the file (Canvas reads ``import_type`` from the form too; ours:
-#: ``encoding``).
-KEPT_FIELDS = frozenset({"import_type", "encoding"})
+#: ``encoding`` and ``dry_run``).
+KEPT_FIELDS = frozenset({"import_type", "encoding", "dry_run"})
 #: A kept field longer than this is cut here: no valid value comes near it, and memory stays
 #: bounded whatever a client sends.
 MAX_FIELD_BYTES = 1024

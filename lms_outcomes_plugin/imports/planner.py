@@ -30,6 +30,7 @@ from lms_outcomes_plugin.models import ContextRef, ImportCounts
 from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, ParsedItem, RowWarning
 from lms_outcomes_plugin.ruby import inspect_list
 from lms_outcomes_plugin.storage import (
+    BatchTransaction,
     BatchWrite,
     Existing,
     FriendlyDescriptionWrite,
@@ -108,9 +109,11 @@ class BatchPlanner:
     _last_row: int = 0
     _last_error_row: int = 0
 
-    async def prepare(self, store: Store, items: Sequence[ParsedItem]) -> Lookup:
-        """Ask the host what the batch's rows name (courses), before the write transaction;
-        return what to ask the store."""
+    async def prepare(
+        self, store: Store | BatchTransaction, items: Sequence[ParsedItem]
+    ) -> Lookup:
+        """Ask the host what the batch's rows name (courses), before the write transaction
+        (a dry run's: inside it); return what to ask the store."""
         lookup = Lookup(import_id=self.scope.import_id)
         self._row_contexts.clear()
         for item in items:
@@ -201,7 +204,7 @@ class BatchPlanner:
     # groups ----------------------------------------------------------------------------------
 
     async def _group_context(
-        self, store: Store, record: GroupRecord
+        self, store: Store | BatchTransaction, record: GroupRecord
     ) -> ContextRef | RowProblem:
         """The import's context, or the course a ``course_id`` cell puts the group in."""
         scope = self.scope

@@ -244,7 +244,8 @@ class ImportRunner:
                 import_format, source.name, options, self._settings.batch_size
             )
             await run_import(
-                self._store, batches, scope, should_stop=lambda: self._stopping
+                self._store, batches, scope, dry_run=outcome_import.dry_run,
+                should_stop=lambda: self._stopping,
             )
         finally:
             source.close()

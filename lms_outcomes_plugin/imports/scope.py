@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from lms_hooks.host import Context, LmsHost
 from lms_outcomes_plugin.models import ContextRef, OutcomeImport
-from lms_outcomes_plugin.storage import Store
+from lms_outcomes_plugin.storage import BatchTransaction, Store
 
 
 class ImportCannotRun(Exception):
@@ -97,8 +97,9 @@ class ImportScope:
         """Whether ``course`` is in the importing account or one of its sub-accounts."""
         return ContextRef.of(course) in self.descendants
 
-    async def course_root(self, store: Store, course: Context) -> int:
-        """The course's root group, created when missing (before the batch's transaction)."""
+    async def course_root(self, store: Store | BatchTransaction, course: Context) -> int:
+        """The course's root group, created when missing (before the batch's transaction; in
+        a dry run, in its transaction)."""
         ref = ContextRef.of(course)
         if ref not in self.course_roots:
             self.course_roots[ref] = await store.root_group(ref, course.name or "ROOT")

@@ -395,8 +395,22 @@ class Store(Protocol):
         :class:`ImportTakenOver` (writing nothing) when the run no longer owns the import."""
         ...
 
+    def dry_run(self) -> AbstractAsyncContextManager[BatchTransaction]:
+        """One write transaction for a whole dry run, always rolled back at its exit (its body
+        raising or not). Its batches see one another's writes; its ``apply`` writes only the
+        tree (groups, outcomes, links, friendly descriptions): not the import's progress,
+        counts, errors or warnings, so that the import's row stays free for the runner's
+        heartbeat; the engine writes those with :meth:`batch` once it was rolled back. Other
+        tree writers wait for it, as for a batch."""
+        ...
+
 
 class BatchTransaction(Protocol):
+    async def root_group(self, context: ContextRef, title: str) -> int:
+        """:meth:`Store.root_group` inside this transaction (a dry run creates course root
+        groups through it)."""
+        ...
+
     async def lookup(self, lookup: Lookup) -> Existing:
         """The existing objects a batch names, in any state (deleted ones too)."""
         ...

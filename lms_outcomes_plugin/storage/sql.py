@@ -228,7 +228,7 @@ class SqlStore:
             now = self._now()
             created = await db.fetch(d(sql.INSERT_IMPORT), (
                 new.context.type, new.context.id, new.root_account_id, new.import_type,
-                new.user_id, new.learning_outcome_group_id, new.encoding, now, now,
+                new.user_id, new.learning_outcome_group_id, new.encoding, new.dry_run, now, now,
             ))
             rows = await db.fetch(d(sql.QUEUE_IMPORT), (attachment.id, now, now, created[0][0]))
         return _import_from_row(rows[0])
@@ -465,6 +465,21 @@ class SqlStore:
                 raise ImportTakenOver(import_id)
             yield self._batch_of(db)
 
+    @asynccontextmanager
+    async def dry_run(self) -> AsyncIterator[SqlBatch]:
+        try:
+            async with self._serialized("tree") as db:
+                tx = self._batch_of(db)
+                tx.dry_run = True
+                yield tx
+                raise _RolledBack  # the transaction's exit rolls back what the body wrote
+        except _RolledBack:
+            pass
+
+
+class _RolledBack(Exception):
+    """Ends a dry run's transaction the way an error would: rolled back."""
+
 
 class SqlBatch:
     """One batch's write transaction (see :meth:`Store.batch`); a backend adds
@@ -474,6 +489,8 @@ class SqlBatch:
         self._db = db
         self._store = store
         self._sql = store.dialect
+        #: In :meth:`SqlStore.dry_run`: apply writes only the tree (see there).
+        self.dry_run = False
 
     async def reserve_ids(self, groups: int, outcomes: int) -> tuple[list[int], list[int]]:
         raise NotImplementedError
@@ -559,6 +576,8 @@ class SqlBatch:
         await self._apply_groups(batch, now)
         await self._apply_outcomes(batch, now)
         await self._apply_links(batch, now)
+        if self.dry_run:
+            return
         changed = await self._db.execute(
             self._sql(sql.PROGRESS),
             (batch.progress, now, now, now, _counts_json(batch.counts), batch.import_id,
@@ -659,6 +678,7 @@ def _import_from_row(
         encoding=row[13],
         warnings=tuple((r, m) for r, m in warnings),
         counts=ImportCounts.from_json(json.loads(row[14])) if row[14] else ImportCounts(),
+        dry_run=bool(row[15]),
     )
 
 

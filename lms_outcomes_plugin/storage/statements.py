@@ -224,7 +224,7 @@ WHERE context_type = ? AND context_id = ? AND workflow_state = 'active'
 IMPORT_COLUMNS = (
     "id, context_type, context_id, root_account_id, import_type, user_id, "
     "learning_outcome_group_id, workflow_state, progress, attachment_id, created_at, "
-    "updated_at, ended_at, encoding, counts"
+    "updated_at, ended_at, encoding, counts, dry_run"
 )
 # params: filename, content_type, size, storage_key, created_at
 INSERT_ATTACHMENT = """
@@ -235,9 +235,9 @@ VALUES (?, ?, ?, ?, ?) RETURNING id
 #         learning_outcome_group_id, encoding, created_at, updated_at
 INSERT_IMPORT = """
 INSERT INTO lms_outcomes_imports (context_type, context_id, root_account_id, import_type,
-    user_id, learning_outcome_group_id, encoding, workflow_state, progress, created_at,
-    updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, 'initializing', 0, ?, ?) RETURNING id
+    user_id, learning_outcome_group_id, encoding, dry_run, workflow_state, progress,
+    created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'initializing', 0, ?, ?) RETURNING id
 """
 # params: attachment_id, queued_at, updated_at, id
 QUEUE_IMPORT = f"""

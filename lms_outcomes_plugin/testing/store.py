@@ -489,3 +489,33 @@ class StoreConformance:
         assert shown is not None
         assert shown.progress == 0
 
+
+    @with_open_store
+    async def test_a_dry_run_sees_its_writes_and_leaves_nothing(self, store: Store) -> None:
+        claimed = await running(store)
+        root = await store.root_group(ACCOUNT, "Account 1")
+        async with store.dry_run() as tx:
+            course_root = await tx.root_group(COURSE, "Course 5")
+            (group,), (outcome,) = await tx.reserve_ids(1, 1)
+            # Not the owner's: a dry run's apply does not touch the import's row at all.
+            await tx.apply(BatchWrite(
+                claimed.id, "not-the-owner", 50,
+                groups=[GroupWrite(group, ACCOUNT, "g-1", "G", "", "active", root)],
+                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o-1", FIELDS)],
+                links=[LinkWrite(group, outcome, ACCOUNT)],
+                errors=[(2, "Row two")], warnings=[(1, "Read as windows-1252")],
+            ))  # fmt: skip
+            # Its later batches find what its earlier ones wrote.
+            existing = await tx.lookup(Lookup(
+                import_id=claimed.id, group_keys={("account", 1, "g-1")}, outcome_guids={"o-1"},
+            ))  # fmt: skip
+            assert [g.id for g in existing.groups_by_key.values()] == [group]
+            assert list(existing.outcomes_by_guid) == ["o-1"]
+        for missing in (await store.get_group(group), await store.get_group(course_root),
+                        await store.get_outcome(outcome)):
+            assert missing is None
+        assert (await store.context_links(ACCOUNT, EVERYTHING))[1] == 0
+        shown = await store.get_import(ACCOUNT, claimed.id)
+        assert shown is not None
+        assert (shown.progress, shown.errors, shown.warnings) == (0, (), ())
+        assert shown.updated_at == claimed.updated_at
