@@ -23,6 +23,8 @@ IMPORT_KEYS = {
     "user",
     "learning_outcome_group_id",
     "warnings",
+    "counts",
+    "dry_run",
 }
 
 
