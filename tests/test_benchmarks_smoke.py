@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.generate import write
+from benchmarks.run import TINY
 from lms_outcomes_plugin.formats import FormatOptions
 from lms_outcomes_plugin.formats.instructure_csv import InstructureCsv
 from lms_outcomes_plugin.records import GroupRecord, OutcomeRecord, RowError
@@ -48,7 +49,8 @@ def test_the_runner_prints_its_table(backend: list[str]) -> None:
     assert lines[0].split(" | ")[0].strip() == "measure"
     measures = [line.split(" | ")[0].strip() for line in lines[2:]]
     assert measures == [
-        "floor: csv + executemany", "import over HTTP", "re-import (all unchanged)",
+        "floor: csv + executemany", "import over HTTP", "dry run (then the import)",
+        f"{TINY} rows of another account during it", "re-import (all unchanged)",
         "status p50 / p99 while importing", "peak RSS importing 600 rows",
         "rows/s at 200 / 400 / 600",
     ]
