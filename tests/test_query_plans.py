@@ -42,20 +42,23 @@ async def test_the_outcome_lookup_reads_only_the_outcomes_it_names(
     assert not [step for step in plan if any(scan in step for scan in scans)], plan
 
 
+def sqlite_plan(tmp_path: Path, statement: str, params: tuple[object, ...]) -> list[str]:
+    """SQLite's query plan of ``statement`` on a new store: its steps' descriptions."""
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        db.create_function("sort_title", 1, sort_title)
+        for migration in load_migrations("sqlite"):
+            db.executescript(migration.sql)
+        plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {SQLITE(statement)}", params)]
+    db.close()
+    return plan
+
+
 def test_parents_are_found_by_import_and_guid_not_by_reading_the_whole_import(
     tmp_path: Path,
 ) -> None:
     """Each batch looks up the parents it names among the groups its import processed: with an
     index on the import alone, that read every group the import had processed so far."""
-    path = tmp_path / "store.db"
-    with sqlite3.connect(path) as db:
-        db.create_function("sort_title", 1, sort_title)
-        for migration in load_migrations("sqlite"):
-            db.executescript(migration.sql)
-        plan = [row[3] for row in db.execute(
-            f"EXPLAIN QUERY PLAN {SQLITE(statements.SELECT_PARENTS)}", (1, '["a", "b"]')
-        )]
-    db.close()
+    plan = sqlite_plan(tmp_path, statements.SELECT_PARENTS, (1, '["a", "b"]'))
     assert any(
         "lms_outcomes_groups_by_import_guid (outcome_import_id=? AND vendor_guid=?)" in step
         for step in plan
@@ -96,15 +99,7 @@ def test_errors_csv_reads_each_chunk_from_where_the_last_ended(tmp_path: Path) -
     """errors.csv reads an import's errors a chunk at a time after the last (row, id) read: in
     index order from there, without sorting what lies beyond (each chunk would then cost as
     much as all the errors after it)."""
-    path = tmp_path / "store.db"
-    with sqlite3.connect(path) as db:
-        db.create_function("sort_title", 1, sort_title)
-        for migration in load_migrations("sqlite"):
-            db.executescript(migration.sql)
-        plan = [row[3] for row in db.execute(
-            f"EXPLAIN QUERY PLAN {SQLITE(statements.IMPORT_ERRORS_AFTER)}", (1, 5000, 7, 1000)
-        )]
-    db.close()
+    plan = sqlite_plan(tmp_path, statements.IMPORT_ERRORS_AFTER, (1, 5000, 7, 1000))
     assert plan == [
         "SEARCH lms_outcomes_import_errors USING INDEX lms_outcomes_import_errors_by_row "
         "(outcome_import_id=? AND row>?)"

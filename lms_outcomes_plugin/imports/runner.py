@@ -57,12 +57,11 @@ class ImportRunner:
         self._wake = asyncio.Event()
         self._stopping = False
         self._dispatcher: asyncio.Task[None] | None = None
-        #: Every import task of this runner (awaited at stop), and the latest one per import
-        #: (an import claimed again here while its old task ends has two).
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._task_of: dict[int, asyncio.Task[None]] = {}
-        #: The claim token of each import task: the leases the heartbeat renews.
+        #: Every import task of this runner (awaited at stop) with its claim token (the leases
+        #: the heartbeat renews), and the latest task per import (an import claimed again
+        #: here while its old task ends has two).
         self._claims: dict[asyncio.Task[None], str] = {}
+        self._task_of: dict[int, asyncio.Task[None]] = {}
         #: Imports the stall watchdog failed while this runner ran them.
         self._stalled: set[int] = set()
         self._uploads_pruned_at = float("-inf")
@@ -96,7 +95,7 @@ class ImportRunner:
         if self._dispatcher is not None:
             # First the dispatcher: a claim it was awaiting may still spawn a task.
             await asyncio.wait({self._dispatcher}, timeout=timeout)
-        running = {*self._tasks, *([self._dispatcher] if self._dispatcher else [])}
+        running = {*self._claims, *([self._dispatcher] if self._dispatcher else [])}
         running = {task for task in running if not task.done()}
         if running:
             _, late = await asyncio.wait(running, timeout=timeout)
@@ -163,13 +162,11 @@ class ImportRunner:
         task = asyncio.create_task(
             self._run(outcome_import, claim), name=f"import-{outcome_import.id}"
         )
-        self._tasks.add(task)
         self._task_of[outcome_import.id] = task
         self._claims[task] = claim
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
         self._claims.pop(task, None)
         import_id = int(task.get_name().removeprefix("import-"))
         if self._task_of.get(import_id) is task:
