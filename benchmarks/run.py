@@ -358,23 +358,27 @@ JOURNAL_TARGET = 1.25
 
 
 def journal_cost(
-    path: Path, folder: Path, databases: Databases
+    path: Path, folder: Path, databases: Databases, rounds: int = 2
 ) -> tuple[tuple[float, float], tuple[float, float]]:
     """The import of ``path`` into an empty tree, then of the same rows all changed (another
-    seed: every title and description differs), each with the journal and with
-    ``journal_days=0`` (a server of each, side by side in time): seconds, (with, without)."""
+    seed: every title and description differs), with the journal and with ``journal_days=0``:
+    a new server for each, taken in turns ``rounds`` times, the best of each kept (this shared
+    machine's noise is larger than the difference). Seconds: (with, without) for each."""
     count = sum(1 for _ in path.open("rb")) - 1
     prefix = path.name.removeprefix("outcomes-").split(".")[0]
     changed = write(count, folder / "changed.csv", seed=2, prefix=f"r{prefix}-")
-    timings: dict[str, tuple[float, float]] = {}
-    for name, settings in (("on", ()), ("off", ("journal_days=0",))):
-        (folder / f"journal-{name}").mkdir()
-        with serve(folder / f"journal-{name}", databases.storage(), *settings) as server:
-            first, _ = import_file(server, path)
-            again, done = import_file(server, changed)
+    best: dict[str, tuple[float, float]] = {}
+    for turn in range(rounds):
+        for name, settings in (("on", ()), ("off", ("journal_days=0",))):
+            run = folder / f"journal-{name}-{turn}"
+            run.mkdir()
+            with serve(run, databases.storage(), *settings) as server:
+                first, _ = import_file(server, path)
+                again, done = import_file(server, changed)
             assert done["counts"]["outcomes"]["updated"] > 0, done["counts"]  # type: ignore[index]
-            timings[name] = (first, again)
-    return ((timings["on"][0], timings["off"][0]), (timings["on"][1], timings["off"][1]))
+            kept = best.get(name, (first, again))
+            best[name] = (min(kept[0], first), min(kept[1], again))
+    return ((best["on"][0], best["off"][0]), (best["on"][1], best["off"][1]))
 
 
 def _new_account(folder: Path) -> int:
