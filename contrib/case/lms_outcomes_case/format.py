@@ -44,7 +44,7 @@ NOT_CASE = "The file is not a CASE package: it has no CFDocument with an identif
 #: its bytes), the second writing the tree (one object at a time).
 PROGRESS_TOTAL = 1000
 _READ_PASSES = 3
-_CHUNK = 1000
+_CHUNK = 200
 #: How much of a fullStatement makes a title when the item has no abbreviatedStatement.
 TITLE_WORDS_CHARS = 80
 MAX_TITLE_CHARS = 255
@@ -77,6 +77,7 @@ CREATE TABLE assoc (seq INTEGER PRIMARY KEY, guid TEXT, type TEXT, origin TEXT,
                     destination TEXT, ordering REAL);
 CREATE TABLE rating (guid TEXT NOT NULL, points REAL NOT NULL, description TEXT NOT NULL);
 CREATE TABLE warning (seq INTEGER PRIMARY KEY, message TEXT NOT NULL);
+CREATE INDEX rating_guid ON rating (guid);
 """
 
 
@@ -283,14 +284,17 @@ WHERE NOT EXISTS (SELECT 1 FROM edge p WHERE p.parent = e.child)
 INSERT INTO placed
 SELECT guid, :document, NULL, -idx FROM item WHERE guid NOT IN (SELECT child FROM edge);
 CREATE INDEX placed_parent ON placed (parent);
+CREATE INDEX placed_child ON placed (child, seq);
+-- siblings in the package's order: sequenceNumber where given, else the items' order
+CREATE TABLE ranked AS
+SELECT child, parent, printf('%010d', row_number() OVER (
+  PARTITION BY parent ORDER BY ordering IS NULL, ordering, i.idx)) AS rank
+FROM placed JOIN item i ON i.guid = placed.child;
+CREATE INDEX ranked_parent ON ranked (parent);
 """
 
 _ORDER = """
 WITH RECURSIVE
-ranked AS (
-  SELECT child, parent, printf('%010d', row_number() OVER (
-    PARTITION BY parent ORDER BY ordering IS NULL, ordering, i.idx)) AS rank
-  FROM placed JOIN item i ON i.guid = placed.child),
 walk(guid, path) AS (
   SELECT :document, ''
   UNION ALL
