@@ -21,6 +21,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -78,19 +79,23 @@ class MoodleCompetencyCsv:
 
     def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[FormatOutput]:
         decoding = decoding_for(source, options.encoding)
-        framework = _check(_rows(source, decoding, options))
+        # Each pass closes its reader while ``source`` is still open, however it ends.
+        with closing(_rows(source, decoding, options)) as rows:
+            framework = _check(rows)
         if decoding.warning:
             yield RowWarning(1, decoding.warning)
         scale: Scale | None = None
-        for row, cells in _rows(source, decoding, options):
-            if row == 1 or not any(cells):
-                continue
-            if row == framework.row:
-                scale = _scale(cells[SCALE], cells[SCALE_CONFIG])
-                yield GroupRecord(row=row, vendor_guid=framework.idnumber, title=cells[SHORTNAME],
-                                  description=cells[DESCRIPTION] or None)
-            else:
-                yield from _competency(row, cells, framework, scale, options)
+        with closing(_rows(source, decoding, options)) as rows:
+            for row, cells in rows:
+                if row == 1 or not any(cells):
+                    continue
+                if row == framework.row:
+                    scale = _scale(cells[SCALE], cells[SCALE_CONFIG])
+                    yield GroupRecord(row=row, vendor_guid=framework.idnumber,
+                                      title=cells[SHORTNAME].strip(),
+                                      description=cells[DESCRIPTION] or None)
+                else:
+                    yield from _competency(row, cells, framework, scale, options)
 
 
 def _rows(source: BinaryIO, decoding: object, options: FormatOptions) -> Iterator[
