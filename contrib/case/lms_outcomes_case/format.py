@@ -326,9 +326,10 @@ def _emit(db: sqlite3.Connection, document: dict[str, Any]) -> Iterator[FormatOu
     names = {"document": guid}
     db.executescript(_TREE.replace(":document", _sql_literal(guid)))
     total = 1 + db.execute("SELECT count(*) FROM item").fetchone()[0]
+    # The package is the whole framework: what a new version drops is deleted (prune).
     yield GroupRecord(
         row=1, vendor_guid=guid, title=document["title"].strip(),
-        description=_text(document.get("description")),
+        description=_text(document.get("description")), prune=True,
     )
     yield from (RowWarning(1, message) for (message,) in
                 db.execute("SELECT message FROM warning ORDER BY seq"))

@@ -36,10 +36,14 @@ def child_of(association: str, child: str, parent: str) -> dict[str, Any]:
 
 
 def new_version(package: dict[str, Any]) -> dict[str, Any]:
-    """The framework's next version: one outcome added, one reworded."""
+    """The framework's next version: one outcome added, one reworded, one removed."""
     package = copy.deepcopy(package)
     items = package["CFItems"]
     items[5]["fullStatement"] = "Tell open figures from closed ones"
+    removed = items.pop(6)["identifier"]
+    package["CFAssociations"] = [
+        a for a in package["CFAssociations"] if a["originNodeURI"]["identifier"] != removed
+    ]
     parent = package["CFAssociations"][-1]["destinationNodeURI"]["identifier"]
     items.append({"identifier": "new-outcome-1", "fullStatement": "Draw a hexagon",
                   "humanCodingScheme": "H.A.MATH.GM.PF.2DFP.L1.25"})

@@ -29,7 +29,7 @@ def test_the_act_package_keeps_the_rules_parents_first() -> None:
 
     package = act_math()
     assert items[0] == GroupRecord(row=1, vendor_guid=package["CFDocument"]["identifier"],
-                                   title="ACT Holistic Framework, Math")
+                                   title="ACT Holistic Framework, Math", prune=True)
     assert [item.row for item in items] == list(range(1, 30))
     seen = {package["CFDocument"]["identifier"]}
     for item in items[1:]:
@@ -88,7 +88,8 @@ def test_a_package_becomes_groups_and_outcomes_with_warnings() -> None:
 
     fluently = "Read aloud fluently and with expression " * 3
     assert items == [
-        GroupRecord(row=1, vendor_guid="doc", title="Reading", description="Grade 3"),
+        GroupRecord(row=1, vendor_guid="doc", title="Reading", description="Grade 3",
+                    prune=True),
         RowWarning(1, "CFAssociation a6 (isChildOf) points outside the package, to elsewhere: "
                       "not imported"),
         RowWarning(1, "CFAssociation a7 (exactMatchOf) points outside the package, to "

@@ -62,8 +62,9 @@ async def test_a_new_version_of_the_framework_updates_the_tree(api: Api, world: 
     done = await import_case(api, world, encoded(newer))
 
     assert done["workflow_state"] == "succeeded", done
-    assert done["counts"]["outcomes"]["created"] == 1
-    assert done["counts"]["outcomes"]["updated"] == 1
+    assert done["counts"]["outcomes"] == {
+        "created": 1, "updated": 1, "unchanged": 22, "deleted": 1}
+    assert done["counts"]["links"] == {"created": 1, "deleted": 1}
     assert await framework_tree(api, world) == expected_tree(newer)
 
 

@@ -93,7 +93,8 @@ class MoodleCompetencyCsv:
                     scale = _scale(cells[SCALE], cells[SCALE_CONFIG])
                     yield GroupRecord(row=row, vendor_guid=framework.idnumber,
                                       title=cells[SHORTNAME].strip(),
-                                      description=cells[DESCRIPTION] or None)
+                                      description=cells[DESCRIPTION] or None,
+                                      prune=True)  # the whole framework: see the README
                 else:
                     yield from _competency(row, cells, framework, scale, options)
 
