@@ -1,7 +1,9 @@
-"""Cancel across host processes on one PostgreSQL database: the DELETE reaches one process while
-another runs the import, and a cancel whose runner is SIGKILLed is still honoured (the process
-that takes the import over undoes it instead of running it again). Either way the import ends
-``cancelled``, every tree row is as it was before it, and the root account's queue moves on.
+"""Cancel and revert across host processes on one PostgreSQL database: the DELETE reaches one
+process while another runs the import, and a cancel whose runner is SIGKILLed is still honoured
+(the process that takes the import over undoes it instead of running it again). Either way the
+import ends ``cancelled``, every tree row is as it was before it, and the root account's queue
+moves on. An import whose runner was killed and that was run again is reverted to the tree
+before it.
 
 Real ``lms-outcomes serve`` processes, as in tests/test_postgres_hosts.py.
 """
@@ -9,6 +11,7 @@ Real ``lms-outcomes serve`` processes, as in tests/test_postgres_hosts.py.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ import pytest
 
 from tests.conftest import POSTGRES_TEMPLATE
 from tests.postgres_server import PostgresServer
-from tests.reliability_helpers import OutcomesFile, Serve
+from tests.reliability_helpers import ENDED, OutcomesFile, Serve
 from tests.store_tables import Tree
 from tests.test_postgres_hosts import imports_on, seed_host
 
@@ -53,11 +56,21 @@ def running(hosts: list[Serve], file: OutcomesFile) -> tuple[int, Serve, Serve]:
     return import_id, owner, hosts[1 - hosts.index(owner)]
 
 
+def ended(host: Serve, import_id: int, timeout: float = 120) -> dict[str, Any]:
+    """The import once it has ended. Not Serve.wait_until_ended: a takeover puts the import
+    back to ``created`` for a moment, which that helper takes for a state going back."""
+    deadline = time.monotonic() + timeout
+    while (body := host.status(CONTEXT, import_id))["workflow_state"] not in ENDED:
+        assert time.monotonic() < deadline, f"import {import_id} is still {body}"
+        time.sleep(0.05)
+    return body
+
+
 def cancelled(host: Serve, import_id: int) -> None:
     status, answer = host.request("DELETE", f"/api/v1/{CONTEXT}/outcome_imports/{import_id}")
     assert status == 200, answer
     assert answer["cancel_requested"] is True
-    done = host.wait_until_ended(CONTEXT, import_id, timeout=120)
+    done = ended(host, import_id)
     assert done["workflow_state"] == "cancelled", done
 
 
@@ -85,6 +98,21 @@ def test_a_cancel_reaches_the_import_in_another_process_and_survives_a_kill(
         cancelled(survivor, import_id)
         assert stored(tree) == before
         imported(survivor, OutcomesFile(1_000, seed=5, prefix="u-"))
+
+        # A run taken over and started again finds its first run's writes: the journal keeps
+        # the first before-images, so its revert still gives back the tree before it.
+        hosts.append(Serve(host_db, tmp_path / "c", *settings, storage=store_url))
+        before = stored(tree)
+        import_id, owner, survivor = running([survivor, hosts[-1]],
+                                             OutcomesFile(5_000, seed=6, prefix="u-"))
+        owner.kill()
+        done = ended(survivor, import_id)
+        assert done["workflow_state"] == "succeeded", done
+        status, revert = survivor.request(
+            "POST", f"/api/v1/{CONTEXT}/outcome_imports/{import_id}/revert")
+        assert status == 200, revert
+        assert survivor.wait_until_ended(CONTEXT, revert["id"])["workflow_state"] == "succeeded"
+        assert stored(tree) == before
     finally:
         for host in hosts:
             host.kill()
