@@ -223,6 +223,7 @@ class TestCancel:
         done = (await api.wait_for_import(status)).body
         assert done["workflow_state"] == "cancelled"
         assert done["ended_at"] is not None
+        assert done["counts"]["rows"] == 2  # it stopped at the batch after the request
         assert (await api.wait_for_import(f"{path}/{queued.body['id']}")).body[
             "workflow_state"] == "succeeded"
         await reverted(api, world, queued.body["id"])
