@@ -52,6 +52,7 @@ from lms_outcomes_plugin.storage import (
     KeyedRequest,
     KeyTakenOver,
     LinkedOutcome,
+    LinkWrite,
     Lookup,
     OutcomeFields,
     Page,
@@ -799,9 +800,14 @@ class SqlBatch:
         if batch.outcomes:
             ids = json.dumps([o.id for o in batch.outcomes])
             await db.execute(q(sql.JOURNAL_OUTCOMES), (stamp, ids))
-        if batch.links or batch.unlinks:
+        # A link into a group or to an outcome this batch creates cannot exist yet: most of a
+        # first import's links need no look before (they are journaled as created after).
+        new = {g.id for g in batch.groups if g.new}, {o.id for o in batch.outcomes if o.new}
+        existing = [link for link in batch.links
+                    if link.group_id not in new[0] and link.outcome_id not in new[1]]
+        if existing or batch.unlinks:
             await db.execute(q(sql.JOURNAL_LINKS), (
-                stamp, json.dumps(sorted(batch.unlinks)), stamp, _link_pairs(batch),
+                stamp, json.dumps(sorted(batch.unlinks)), stamp, _link_pairs(existing),
             ))
         if batch.friendly_descriptions:
             await db.execute(q(sql.JOURNAL_FRIENDLY), (stamp, _friendly_keys(batch)))
@@ -809,7 +815,7 @@ class SqlBatch:
     async def _journal_created(self, batch: BatchWrite) -> None:
         db, q, stamp = self._db, self._sql, batch.import_id
         if batch.links:
-            await db.execute(q(sql.JOURNAL_NEW_LINKS), (stamp, _link_pairs(batch)))
+            await db.execute(q(sql.JOURNAL_NEW_LINKS), (stamp, _link_pairs(batch.links)))
         if any(f.description is not None for f in batch.friendly_descriptions):
             await db.execute(q(sql.JOURNAL_NEW_FRIENDLY), (stamp, _friendly_keys(batch)))
 
@@ -911,8 +917,8 @@ def _import_from_row(
     )
 
 
-def _link_pairs(batch: BatchWrite) -> str:
-    return json.dumps([[link.group_id, link.outcome_id] for link in batch.links])
+def _link_pairs(links: Iterable[LinkWrite]) -> str:
+    return json.dumps([[link.group_id, link.outcome_id] for link in links])
 
 
 def _friendly_keys(batch: BatchWrite) -> str:
