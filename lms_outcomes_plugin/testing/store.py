@@ -565,7 +565,8 @@ class StoreConformance:
         again = await store.claim_jobs("hooks", now + timedelta(seconds=61), 60, 1)
         assert [(job.key, job.attempts) for job in again] == [("a", 2)]
         later = now + timedelta(hours=2)
-        assert [job.key for job in await store.claim_jobs("hooks", later, 60, 10)] == ["a", "b", "c"]
+        due = await store.claim_jobs("hooks", later, 60, 10)
+        assert [job.key for job in due] == ["a", "b", "c"]
         assert [job.key for job in await store.claim_jobs("other", now, 60, 10)] == ["a"]
 
     @with_open_store
