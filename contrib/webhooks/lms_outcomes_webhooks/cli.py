@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from lms_outcomes_plugin.extensions import open_store
@@ -38,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--offset", type=int, default=0, help="how many to skip (default 0)")
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
     args = parser.parse_args(argv)
+    if args.storage is None and not Path(args.db).is_file():
+        parser.error(f"no database at {args.db} (give the --db or --storage of the server)")
     url = args.storage or f"sqlite:///{args.db}"
     jobs, total = asyncio.run(_read(url, Page(offset=args.offset, limit=args.limit)))
     rows = [_row(job) for job in jobs]
@@ -74,7 +77,7 @@ def _time(value: datetime | None) -> str | None:
 
 def _print_table(rows: list[dict[str, Any]], total: int, offset: int) -> None:
     cells = [[str(row[c]) if row[c] is not None else "-" for c in COLUMNS] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(COLUMNS)]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(COLUMNS)]
     for line in [[c.upper() for c in COLUMNS], *cells]:
         sys.stdout.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
         sys.stdout.write("\n")
