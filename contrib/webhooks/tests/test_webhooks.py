@@ -95,10 +95,19 @@ async def test_each_url_gets_one_signed_delivery_per_finished_import(
     assert len(receiver.received) == 6
 
 
-@pytest.mark.gen_test(timeout=60)
-async def test_a_hanging_receiver_delays_no_import_and_no_other_delivery(
-    api: Api, world: World, receiver: Receiver, storage_url: str
-) -> None:
+class TestHangingReceiver:
+    @pytest.fixture
+    def webhook_settings(self, webhook_settings: dict[str, Any]) -> dict[str, Any]:
+        return {**webhook_settings, "webhook_timeout": 3600}  # hangs for the whole test
+
+    @pytest.mark.gen_test(timeout=60)
+    async def test_it_delays_no_import_and_no_other_delivery(
+        self, api: Api, world: World, receiver: Receiver, storage_url: str
+    ) -> None:
+        await hang_and_import(api, world, receiver, storage_url)
+
+
+async def hang_and_import(api: Api, world: World, receiver: Receiver, storage_url: str) -> None:
     receiver.hang = True
     first = await import_and_wait(api, world, CSV)
     await until(lambda: len(receiver.received) == 2, 20)  # both held, unanswered
