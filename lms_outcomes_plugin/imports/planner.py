@@ -106,6 +106,9 @@ class BatchPlanner:
     _foreign_links: dict[int, dict[int, LinkWrite]] = field(default_factory=dict)
     #: The import's counts so far, and the last row counted (a row's items may span batches).
     counts: ImportCounts = field(default_factory=ImportCounts)
+    #: The groups whose records said ``prune``, for the sweep once every batch is applied
+    #: (:mod:`.prune`): one id per such group, whatever the file's size.
+    pruned: list[int] = field(default_factory=list)
     _last_row: int = 0
     _last_error_row: int = 0
 
@@ -251,6 +254,8 @@ class BatchPlanner:
             self._delete_below(write.id, existing, batch)
         else:  # a deletion earlier in this batch took it down: this row brings it back
             batch.deleted_groups.discard(write.id)
+            if record.prune:
+                self.pruned.append(write.id)
         self._processed[guid].append(SeenGroup(write.id, context))
         self._parents_found.clear()
         self._contexts[write.id] = context
