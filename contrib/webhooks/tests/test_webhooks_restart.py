@@ -91,6 +91,8 @@ def test_deliveries_wait_for_the_receiver_through_a_killed_host(
     settings = (
         f"lms_outcomes.webhooks={json.dumps([{'url': url, 'secret': SECRET}])}",
         f"lms_outcomes.webhook_retry_delays={json.dumps([0.2] * 300)}",
+        # A delivery claimed when the host is killed is due again after three timeouts.
+        "lms_outcomes.webhook_timeout=1",
     )
     db = tmp_path / "lms.db"
     server = Serve(db, tmp_path / "before", *settings, storage=storage_url)
