@@ -61,11 +61,13 @@ class OutcomesService:
         timeout = self.settings.shutdown_timeout
         try:
             await self.runner.stop()
-            await self.announcer.stop(timeout)
-            if self.background is not None:
-                await self.background.stop(timeout)
         finally:
-            await self.store.close()
+            try:  # extensions' tasks stop even when the runner's stop failed
+                await self.announcer.stop(timeout)
+                if self.background is not None:
+                    await self.background.stop(timeout)
+            finally:
+                await self.store.close()
 
     def expect_import(self) -> None:
         """An upload has started (see :meth:`ImportRunner.expect_import`)."""

@@ -73,6 +73,8 @@ class Sender:
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
+        # Its own client: hanging receivers must not fill the host's shared one.
+        self._client = AsyncHTTPClient(force_instance=True, max_clients=SENT_AT_ONCE)
 
     def wake(self) -> None:
         """Look for due deliveries now (one was just added)."""
@@ -88,6 +90,13 @@ class Sender:
         finally:
             for task in self._sending:
                 task.cancel()  # their claims lapse: sent again after a restart
+            if self._sending:
+                await asyncio.wait(self._sending)
+            self.close()
+
+    def close(self) -> None:
+        """Close its HTTP client (run() does, as it ends)."""
+        self._client.close()
 
     async def send_due(self) -> list[asyncio.Task[None]]:
         """Start sending the deliveries due now (as many as may be under way); returns their
@@ -124,7 +133,9 @@ class Sender:
         if secret is None:
             await self._end(job, "failed", "the URL is no longer in the webhooks setting")
             return
-        error = await post(url, body, secret, job.payload["delivery"], settings.timeout)
+        error = await post(
+            self._client, url, body, secret, job.payload["delivery"], settings.timeout
+        )
         if error is None:
             await self._end(job, "done")
         elif job.attempts > len(settings.retry_delays):
@@ -142,7 +153,9 @@ class Sender:
                  job.payload["url"], state, f" ({error})" if error else "")
 
 
-async def post(url: str, body: bytes, secret: str, delivery: str, seconds: float) -> str | None:
+async def post(
+    client: AsyncHTTPClient, url: str, body: bytes, secret: str, delivery: str, seconds: float
+) -> str | None:
     """POST one delivery; None when the receiver answered 2xx, else what went wrong."""
     request = HTTPRequest(
         url, method="POST", body=body, connect_timeout=seconds, request_timeout=seconds,
@@ -153,7 +166,7 @@ async def post(url: str, body: bytes, secret: str, delivery: str, seconds: float
         },
     )
     try:
-        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        response = await client.fetch(request, raise_error=False)
     except Exception as error:  # an unreachable host name, a TLS failure
         return f"{type(error).__name__}: {error}"
     if response.code == 599:  # no answer: timeout, refused connection

@@ -224,6 +224,7 @@ async def test_the_default_schedule_retries_with_growing_delays_for_under_24_hou
             clock.now = job.due_at - timedelta(seconds=1)
             assert await sender.send_due() == []  # not before its time
             clock.now = job.due_at
+        sender.close()
     delays = [later - earlier for earlier, later in itertools.pairwise(attempts)]
     assert [d.total_seconds() for d in delays] == list(DEFAULT_RETRY_DELAYS)
     assert delays == sorted(delays)
