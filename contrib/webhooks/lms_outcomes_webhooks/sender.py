@@ -30,7 +30,8 @@ EXTENSION = "webhooks"
 EVENT = "outcome_import.finished"
 #: Deliveries sent at once.
 SENT_AT_ONCE = 20
-#: Seconds between two looks for due deliveries (a new one is sent at once).
+#: Seconds between two looks for due deliveries at most (a new one is sent at once; a schedule
+#: with a shorter delay is looked at that often).
 POLL_INTERVAL = 1.0
 #: Claims last this many times the timeout: a delivery whose host died while sending it is
 #: sent again once its claim lapses.
@@ -65,12 +66,10 @@ class Sender:
         store: Store,
         settings: Callable[[], WebhookSettings],
         clock: Clock = utcnow,
-        poll_interval: float = POLL_INTERVAL,
     ) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
-        self._poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
         # Its own client: hanging receivers must not fill the host's shared one.
@@ -85,8 +84,9 @@ class Sender:
             while True:
                 self._wake.clear()
                 await self.send_due()
+                pause = min(POLL_INTERVAL, *self._settings().retry_delays)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), pause)
         finally:
             for task in self._sending:
                 task.cancel()  # their claims lapse: sent again after a restart
