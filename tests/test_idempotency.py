@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lms_outcomes_plugin.models import utcnow
-from tests.conftest import Api, World
+from tests.conftest import Api, World, until
 from tests.store_tables import Tree
 from tests.tree import G, csv_of
 
@@ -134,8 +134,7 @@ async def test_two_concurrent_creates_with_one_key_make_one_import(
         imports_path(world), body_producer=slowly,
         headers={"Content-Type": "text/csv", **keyed("together")},
     ))
-    while not tree.rows("SELECT 1 FROM lms_outcomes_idempotency_keys"):
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(tree.rows("SELECT 1 FROM lms_outcomes_idempotency_keys")))
     second = await api.post_csv(imports_path(world), FILE, headers=keyed("together"))
     reserved.set()
 
@@ -193,8 +192,7 @@ async def test_an_abandoned_upload_frees_its_key_and_cannot_import_after_all(
         imports_path(world), body_producer=stalls,
         headers={"Content-Type": "text/csv", **keyed("stalled")},
     ))
-    while not tree.rows("SELECT 1 FROM lms_outcomes_idempotency_keys"):
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(tree.rows("SELECT 1 FROM lms_outcomes_idempotency_keys")))
     await age_keys(tree, "touched_at", timedelta(minutes=3))
 
     retry = await api.post_csv(imports_path(world), FILE, headers=keyed("stalled"))

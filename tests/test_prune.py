@@ -54,6 +54,12 @@ def shape(node: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.gen_test(timeout=60)
 async def test_what_the_next_version_drops_is_deleted(api: Api, world: World) -> None:
     await run(api, world, FIRST)
+    before = await read_tree(api, f"accounts/{world.account_id}")
+    dry = await run(api, world, NEXT, dry_run=True)
+    assert dry["counts"]["groups"]["deleted"] == 1
+    assert dry["counts"]["outcomes"]["deleted"] == 2
+    assert await read_tree(api, f"accounts/{world.account_id}") == before
+
     done = await run(api, world, NEXT)
 
     assert done["counts"]["groups"] == {"created": 0, "updated": 0, "unchanged": 2, "deleted": 1}
@@ -81,16 +87,3 @@ async def test_without_prune_nothing_is_deleted(api: Api, world: World) -> None:
     assert done["counts"]["outcomes"]["deleted"] == 0
     tree = await read_tree(api, f"accounts/{world.account_id}")
     assert shape(tree)["F"]["G1"] == {"outcomes": ["O2"], "G2": {"outcomes": ["O3"]}}
-
-
-@pytest.mark.gen_test(timeout=60)
-async def test_a_dry_run_counts_the_deletions_and_changes_nothing(
-    api: Api, world: World
-) -> None:
-    await run(api, world, FIRST)
-    before = await read_tree(api, f"accounts/{world.account_id}")
-    done = await run(api, world, NEXT, dry_run=True)
-
-    assert done["counts"]["groups"]["deleted"] == 1
-    assert done["counts"]["outcomes"]["deleted"] == 2
-    assert await read_tree(api, f"accounts/{world.account_id}") == before

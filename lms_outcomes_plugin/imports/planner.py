@@ -179,10 +179,12 @@ class BatchPlanner:
                     batch.errors.append((item.row, item.message))
             except RowProblem as problem:
                 batch.errors.extend((item.row, message) for message in problem.messages)
-        self._count_batch(batch)
+        self.count_batch(batch)
         return batch
 
-    def _count_batch(self, batch: BatchWrite) -> None:
+    def count_batch(self, batch: BatchWrite) -> None:
+        """Add the batch's links and error rows to the import's counts; the batch carries
+        the running total (the prune sweep's batch too)."""
         counts = self.counts
         counts.links_created += len(batch.links)
         counts.links_deleted += len(batch.unlinks)

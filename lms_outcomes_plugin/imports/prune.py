@@ -45,7 +45,7 @@ async def prune(tx: BatchTransaction, planner: BatchPlanner, progress: int) -> B
     kept = _sweep_groups(roots, below, stamps, batch)
     _sweep_links(kept, below, stamps, batch, planner)
     planner.counts.groups.deleted += len(batch.deleted_groups)
-    planner._count_batch(batch)
+    planner.count_batch(batch)
     return batch
 
 
@@ -83,25 +83,21 @@ def _sweep_links(
     kept: list[int], below: Existing, stamps: Existing, batch: BatchWrite,
     planner: BatchPlanner,
 ) -> None:
-    here, import_id = planner.scope.ref, batch.import_id
-    touched: dict[int, StoredOutcome] = {}
+    """Unlink the unprocessed outcomes of the importing context from the groups that stay;
+    delete those (and those of deleted groups) left with no active link anywhere."""
+    import_id = batch.import_id
+    own = {outcome.id: outcome for outcome in stamps.outcomes_by_id.values()
+           if outcome.context == planner.scope.ref and outcome.outcome_import_id != import_id}
     for group_id in kept:
-        for link in below.links_in.get(group_id, ()):
-            outcome = stamps.outcomes_by_id.get(link.outcome_id)
-            if outcome is not None and outcome.context == here \
-                    and outcome.outcome_import_id != import_id:
-                batch.unlinks.add(link.id)
-                touched[outcome.id] = outcome
-    for links in below.links_in.values():  # links of deleted groups: their outcomes too
-        for link in links:
-            outcome = stamps.outcomes_by_id.get(link.outcome_id)
-            if link.id in batch.unlinks and outcome is not None and outcome.context == here:
-                touched.setdefault(outcome.id, outcome)
-    for outcome in touched.values():
-        active = [link for link in stamps.links_by_outcome.get(outcome.id, ())
+        batch.unlinks.update(link.id for link in below.links_in.get(group_id, ())
+                             if link.outcome_id in own)
+    unlinked = {link.outcome_id for links in below.links_in.values() for link in links
+                if link.id in batch.unlinks and link.outcome_id in own}
+    for outcome_id in sorted(unlinked):
+        outcome = own[outcome_id]
+        active = [link for link in stamps.links_by_outcome.get(outcome_id, ())
                   if link.workflow_state == "active" and link.id not in batch.unlinks]
-        if not active and outcome.workflow_state != "deleted" \
-                and outcome.outcome_import_id != import_id:
+        if not active and outcome.workflow_state != "deleted":
             batch.outcomes.append(_deleted(outcome))
             planner.counts.outcomes.deleted += 1
 

@@ -12,6 +12,7 @@ from lms_outcomes_case import CaseFormat
 
 from lms_outcomes_plugin import (
     DataFormatError,
+    FormatOptions,
     GroupRecord,
     OutcomeRecord,
     Rating,
@@ -136,3 +137,35 @@ def test_memory_does_not_grow_with_the_package() -> None:
     assert len(data) > 2 * 1024 * 1024
     items = check_format(CaseFormat(), data, max_memory=3 * 512 * 1024)
     assert len(items) == 29 + 2000
+
+
+def test_a_group_with_two_parents_duplicates_and_items_without_statements() -> None:
+    package = small_package()["CFPackage"]
+    package["CFItems"] += [
+        {"identifier": "o1", "fullStatement": "A second o1"},
+        {"identifier": "empty", "humanCodingScheme": "R.9"},
+        {"identifier": "long", "fullStatement": "x" * 151},
+        {"fullStatement": "No identifier"},
+    ]
+    package["CFAssociations"] += [child_of("a8", "g2", "doc"), child_of("a9", "empty", "g1"),
+                                  child_of("a10", "long", "g1")]
+    package["CFRubrics"] = []
+    options = FormatOptions(max_cell_bytes=150)
+
+    items = check_format(CaseFormat(), encoded(package), options)
+
+    messages = [(type(item).__name__, item.row, item.message) for item in items
+                if isinstance(item, RowError | RowWarning)]
+    assert messages == [
+        ("RowWarning", 1, 'A CFItem without an identifier was skipped: {"fullStatement": '
+                          '"No identifier"}'),
+        ("RowWarning", 1, "CFItem o1 appears twice in the package: the first one is imported"),
+        ("RowWarning", 1, "CFAssociation a6 (isChildOf) points outside the package, to "
+                          "elsewhere: not imported"),
+        ("RowWarning", 1, "CFAssociation a7 (exactMatchOf) points outside the package, to "
+                          "other-framework-item: not imported"),
+        ("RowWarning", 4, "CFItem g2 has 2 parents: a group has one, so it is imported under "
+                          "the first (g1)"),
+        ("RowError", 6, "CFItem empty has no fullStatement"),
+        ("RowError", 7, 'The "fullStatement" field is too long (maximum is 150 bytes)'),
+    ]

@@ -30,29 +30,25 @@ async def framework_tree(api: Api, world: World) -> dict[str, Any]:
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_act_math_becomes_the_tree_its_package_describes(api: Api, world: World) -> None:
-    done = await import_case(api, world, ACT_MATH.read_bytes())
-
-    assert done["workflow_state"] == "succeeded", done
-    assert done["processing_errors"] == []
-    assert done.get("warnings", []) == []
-    assert await framework_tree(api, world) == expected_tree(act_math())
-
-
-@pytest.mark.gen_test(timeout=60)
-async def test_importing_the_same_package_again_changes_nothing(api: Api, world: World) -> None:
+async def test_act_math_becomes_the_tree_its_package_describes_once(
+    api: Api, world: World
+) -> None:
     first = await import_case(api, world, ACT_MATH.read_bytes())
-    tree = await framework_tree(api, world)
-    again = await import_case(api, world, ACT_MATH.read_bytes())
 
+    assert first["workflow_state"] == "succeeded", first
+    assert first["processing_errors"] == []
+    assert first.get("warnings", []) == []
     assert first["counts"]["groups"]["created"] == 5
     assert first["counts"]["outcomes"]["created"] == 24
+    assert await framework_tree(api, world) == expected_tree(act_math())
+
+    again = await import_case(api, world, ACT_MATH.read_bytes())  # the same package again
     assert again["workflow_state"] == "succeeded"
     assert again["counts"]["groups"] == {"created": 0, "updated": 0, "unchanged": 5, "deleted": 0}
     assert again["counts"]["outcomes"] == {
         "created": 0, "updated": 0, "unchanged": 24, "deleted": 0}
     assert again["counts"]["links"] == {"created": 0, "deleted": 0}
-    assert await framework_tree(api, world) == tree
+    assert await framework_tree(api, world) == expected_tree(act_math())
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -5,6 +5,8 @@ Registered through the ``lms_outcomes`` entry-point group (see this distribution
 pyproject.toml), with nothing but lms-outcomes' public extension API.
 """
 
+from typing import Any
+
 from lms_outcomes_moodle.format import MoodleCompetencyCsv
 from lms_outcomes_plugin import hookimpl
 
@@ -12,5 +14,5 @@ __all__ = ["MoodleCompetencyCsv", "lms_outcomes_register_import_formats"]
 
 
 @hookimpl
-def lms_outcomes_register_import_formats(registry):  # type: ignore[no-untyped-def]
+def lms_outcomes_register_import_formats(registry: Any) -> None:
     registry.add(MoodleCompetencyCsv())

@@ -35,7 +35,7 @@ from lms_outcomes_plugin import (
     RowError,
     RowWarning,
 )
-from lms_outcomes_plugin.formats.encoding import decoding_for
+from lms_outcomes_plugin.formats.encoding import Decoding, decoding_for
 
 COLUMNS = (
     "Parent id number", "Id number", "Shortname", "Description", "Description format",
@@ -99,13 +99,12 @@ class MoodleCompetencyCsv:
                     yield from _competency(row, cells, framework, scale, options)
 
 
-def _rows(source: BinaryIO, decoding: object, options: FormatOptions) -> Iterator[
-    tuple[int, list[str]]
-]:
+def _rows(
+    source: BinaryIO, decoding: Decoding, options: FormatOptions
+) -> Iterator[tuple[int, list[str]]]:
     """(row, its 14 cells) from the top of the file; row 1 is the header."""
-    source.seek(decoding.start)  # type: ignore[attr-defined]
-    text = io.TextIOWrapper(source, encoding=decoding.codec,  # type: ignore[attr-defined]
-                            errors=decoding.errors, newline="")  # type: ignore[attr-defined]
+    source.seek(decoding.start)
+    text = io.TextIOWrapper(source, encoding=decoding.codec, errors=decoding.errors, newline="")
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, 4 * options.max_cell_bytes + 1))
     try:

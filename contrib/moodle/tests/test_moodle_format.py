@@ -7,7 +7,14 @@ import pytest
 from lms_outcomes_moodle import MoodleCompetencyCsv
 from moodle_files import EXAMPLE
 
-from lms_outcomes_plugin import DataFormatError, GroupRecord, OutcomeRecord, Rating, RowError
+from lms_outcomes_plugin import (
+    DataFormatError,
+    FormatOptions,
+    GroupRecord,
+    OutcomeRecord,
+    Rating,
+    RowError,
+)
 from lms_outcomes_plugin.testing import check_format
 
 HEADER = EXAMPLE.read_bytes().split(b"\n", 1)[0] + b"\n"
@@ -58,3 +65,21 @@ def test_scales_parents_and_rows_without_id_numbers() -> None:
                       ratings=(Rating(1.0, "Not yet"),), parent_guids=("fw/g",)),
         RowError(6, 'A competency needs an "Id number" and a "Shortname"'),
     ]
+
+
+def test_memory_does_not_grow_with_the_file() -> None:
+    """2 MB of competencies parsed holding at most 1.5 MiB at once."""
+    rows = [HEADER, b",fw,Reading,,1,\"No,Yes\",,,0,null,,1,1,\n", b",g,Group,,1,,,,0,null,,2,0,\n"]
+    rows += [b"g,c%d,Competency %d,<p>%s</p>,1,,,,0,null,,3,0,\n" % (n, n, b"x" * 200)
+             for n in range(9000)]
+    data = b"".join(rows)
+    assert len(data) > 2 * 1024 * 1024
+    items = check_format(MoodleCompetencyCsv(), data, max_memory=3 * 512 * 1024)
+    assert len(items) == 9002
+
+
+def test_a_cell_longer_than_the_limit_is_a_row_error() -> None:
+    body = (HEADER + b",fw,Reading,,1,,,,0,null,,1,1,\n"
+            + b",c1,C1,<p>" + b"x" * 100 + b"</p>,1,,,,0,null,,2,0,\n")
+    items = check_format(MoodleCompetencyCsv(), body, FormatOptions(max_cell_bytes=50))
+    assert items[1:] == [RowError(3, 'The "Description" field is too long (maximum is 50 bytes)')]
