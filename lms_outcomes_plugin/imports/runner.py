@@ -116,6 +116,7 @@ class ImportRunner:
             try:
                 await self._keep_leases()
                 while not self._stopping:
+                    await self._parsers.ready()
                     claim = uuid.uuid4().hex
                     if (claimed := await self._store.claim_next_import(claim)) is None:
                         break
