@@ -205,8 +205,61 @@ class FriendlyDescriptionWrite:
     description: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A create request's claim on its user's ``Idempotency-Key``: ``token`` names the request,
+    so that only it renews, releases or binds the key."""
+
+    user_id: int
+    key: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """What a keyed create request asks for; the first two known from its headers, the rest
+    once its body has been read. ``parameters`` is the canonical text of what decides the
+    import (type, encoding, dry run), ``body_sha256`` the hex digest of the file."""
+
+    context: ContextRef
+    learning_outcome_group_id: int | None
+    parameters: str | None = None
+    body_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A key held by an earlier request: still uploading while ``outcome_import_id`` is None."""
+
+    request: KeyedRequest
+    outcome_import_id: int | None
+
+
+class KeyTakenOver(Exception):
+    """The request's ``Idempotency-Key`` was taken over by another request (this one's upload
+    was judged abandoned): no import was created."""
+
+
 class ImportQueueFull(Exception):
     """The root account has as many imports waiting as it may."""
+
+
+class ImportCancelled(Exception):
+    """A cancel was asked for: the store has undone what the run wrote (through the journal)
+    and ended the import ``cancelled``, in the transaction that found the request; the run
+    stops."""
+
+    def __init__(self, outcome_import: OutcomeImport) -> None:
+        super().__init__(outcome_import.id)
+        self.outcome_import = outcome_import
+
+
+class ImportEnded(Exception):
+    """The import has already ended: it cannot be cancelled."""
+
+    def __init__(self, outcome_import: OutcomeImport) -> None:
+        super().__init__(outcome_import.id)
+        self.outcome_import = outcome_import
 
 
 class ImportTakenOver(Exception):
@@ -285,11 +338,39 @@ class Store(Protocol):
 
     # imports
     async def create_import(
-        self, new: NewImport, attachment: Attachment, max_queued: int | None = None
+        self,
+        new: NewImport,
+        attachment: Attachment,
+        max_queued: int | None = None,
+        key: tuple[KeyClaim, KeyedRequest] | None = None,
     ) -> OutcomeImport:
         """``initializing``, then the attachment stored, then ``created`` (Canvas's order).
         Raises :class:`ImportQueueFull` (and creates nothing) when the root account already
-        has ``max_queued`` imports waiting, checked in the transaction that creates it."""
+        has ``max_queued`` imports waiting, checked in the transaction that creates it. A
+        ``key`` the request reserved is bound to the import in the same transaction, with
+        the whole request it answers; :class:`KeyTakenOver` (and nothing created) when the
+        request no longer holds it."""
+        ...
+
+    async def reserve_key(
+        self,
+        claim: KeyClaim,
+        request: KeyedRequest,
+        expired_before: datetime,
+        abandoned_before: datetime,
+    ) -> StoredKey | None:
+        """Reserve the user's key for this request, in one transaction: None when it is now
+        the request's, or the key an earlier request holds. Keys created before
+        ``expired_before`` (any user's) are forgotten first, and so is this key when its
+        upload stopped without an answer (not renewed since ``abandoned_before``)."""
+        ...
+
+    async def renew_key(self, claim: KeyClaim) -> None:
+        """The claim's upload is still arriving (see ``abandoned_before``)."""
+        ...
+
+    async def release_key(self, claim: KeyClaim) -> None:
+        """The claim's request ended without an import: the key is free again."""
         ...
 
     async def count_queued_imports(self, root_account_id: int) -> int:
@@ -329,11 +410,48 @@ class Store(Protocol):
         """The most recently *started* import of exactly this context."""
         ...
 
-    async def claim_next_import(self, runner: str) -> OutcomeImport | None:
+    async def claim_next_import(
+        self, runner: str, journal: bool = True
+    ) -> OutcomeImport | None:
         """Move the oldest ``created`` import whose root account has none ``importing`` to
         ``importing``, owned by ``runner``, and make it its context's latest; ``None`` when
         none may start. ``runner`` is a token new to this claim: every write of the run it
-        starts names it, and is refused once the run no longer owns the import."""
+        starts names it, and is refused once the run no longer owns the import. ``journal``:
+        the run's batches journal what they change (an import journaled before stays so)."""
+        ...
+
+    async def cancel_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
+        """Cancel the import of exactly ``context``: a ``created`` one ends ``cancelled`` at
+        once (what an earlier run of it wrote is undone), an ``importing`` one gets
+        ``cancel_requested`` (its run sees it at its next batch or its finish; a takeover
+        hands it to the next run, which undoes instead). Raises :class:`ImportEnded` for one
+        that has ended; ``None`` when there is no such import."""
+        ...
+
+    async def cancel_run(self, import_id: int, runner: str) -> OutcomeImport | None:
+        """Undo what the import's runs wrote and end it ``cancelled``, if ``runner`` owns it
+        (None otherwise): for a claimed import that was already asked to cancel."""
+        ...
+
+    async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
+        """Queue a revert of import ``target`` (``new.import_type`` is ``revert``), and mark
+        the target ``reverted_by`` it, in one transaction. Raises
+        :class:`~lms_outcomes_plugin.models.RevertRefused` when the target is already
+        reverted or a later import of its root account that is in effect changed its rows."""
+        ...
+
+    async def revert_import(
+        self, import_id: int, runner: str, journal_days: float
+    ) -> OutcomeImport | None:
+        """Run the revert ``import_id`` in one transaction: its target's rows get their
+        before-images back (rows it created go), and the revert ends ``succeeded``; or it
+        fails with the reason (a later import now blocks it, the journal expired), its target
+        no longer reverted. None when ``runner`` no longer owns it."""
+        ...
+
+    async def delete_old_journals(self, ended_before: datetime) -> int:
+        """Drop the change journals of imports that ended before ``ended_before`` (they can no
+        longer be reverted); returns how many imports."""
         ...
 
     async def heartbeat(self, runners: Sequence[str]) -> None:
