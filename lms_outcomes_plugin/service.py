@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from lms_hooks.host import LmsHost
+from lms_outcomes_plugin.announcer import Announcer
 from lms_outcomes_plugin.api import export, imports, openapi, outcomes, undo
-from lms_outcomes_plugin.extensions import Extensions, make_plugin_manager
+from lms_outcomes_plugin.extensions import BackgroundTasks, Extensions, make_plugin_manager
 from lms_outcomes_plugin.formats import ImportFormatRegistry
 from lms_outcomes_plugin.imports.runner import ImportRunner
 from lms_outcomes_plugin.models import Attachment, ContextRef, NewImport, OutcomeImport
@@ -28,9 +29,14 @@ class OutcomesService:
         self.store: Store = self.extensions.storage_backends.create(
             self.settings.storage_url, self.settings.backend
         )
-        self.runner = ImportRunner(
-            self.store, host, self.formats, self.settings, self.extensions.import_finished
+        # The runner only wakes the announcer: extensions hear of ends from the store.
+        self.announcer = Announcer(
+            self.store, self.extensions.import_finished, self.settings.poll_interval
         )
+        self.runner = ImportRunner(
+            self.store, host, self.formats, self.settings, self.announcer.import_ended
+        )
+        self.background: BackgroundTasks | None = None
 
     @property
     def formats(self) -> ImportFormatRegistry:
@@ -51,12 +57,20 @@ class OutcomesService:
     async def start(self) -> None:
         await self.store.open()
         await self.runner.start()
+        self.announcer.start()
+        self.background = self.extensions.start_background_tasks(self.store)
 
     async def stop(self) -> None:
+        timeout = self.settings.shutdown_timeout
         try:
             await self.runner.stop()
         finally:
-            await self.store.close()
+            try:  # extensions' tasks stop even when the runner's stop failed
+                await self.announcer.stop(timeout)
+                if self.background is not None:
+                    await self.background.stop(timeout)
+            finally:
+                await self.store.close()
 
     def expect_import(self) -> None:
         """An upload has started (see :meth:`ImportRunner.expect_import`)."""
@@ -85,5 +99,5 @@ class OutcomesService:
         found = await self.store.cancel_import(context, import_id)
         if found is not None and found.workflow_state == "cancelled":
             self.runner.wake()
-            await self.extensions.import_finished(found)
+            await self.announcer.import_ended(found)  # its end is stored: announced from there
         return found

@@ -38,7 +38,7 @@ def imported_names(path: Path) -> set[str]:
 
 
 def test_there_are_contrib_distributions() -> None:
-    assert {path.name for path in CONTRIB} >= {"case", "moodle"}
+    assert {path.name for path in CONTRIB} >= {"case", "moodle", "webhooks"}
 
 
 @pytest.mark.parametrize("project", CONTRIB, ids=lambda path: path.name)
@@ -77,3 +77,4 @@ def test_the_formats_are_found_through_their_entry_points() -> None:
     found = {entry.name: entry.value for entry in entry_points(group="lms_outcomes")}
     assert found["case"] == "lms_outcomes_case"
     assert found["moodle_competency_csv"] == "lms_outcomes_moodle"
+    assert found["webhooks"] == "lms_outcomes_webhooks.plugin"

@@ -142,6 +142,7 @@ def test_a_misspelled_hook_is_an_error_at_startup() -> None:
         make_plugin_manager([Misspelled()], load_entry_points=False)
     assert str(raised.value) == (
         "unknown hook 'lms_outcomes_import_finishd' in plugin Misspelled(); the lms_outcomes "
-        "hooks are: lms_outcomes_import_finished, lms_outcomes_register_import_formats, "
+        "hooks are: lms_outcomes_background_tasks, lms_outcomes_import_finished, "
+        "lms_outcomes_register_import_formats, "
         "lms_outcomes_register_storage_backends"
     )

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 from urllib.parse import urlsplit
 
 from lms_outcomes_plugin.models import (
@@ -293,6 +293,32 @@ class BatchWrite:
     warnings: list[tuple[int, str]] = field(default_factory=list)
 
 
+#: A job waits (``pending``) until its extension ends it ``done`` or ``failed``.
+JobState = Literal["pending", "done", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One piece of an extension's pending work, kept in the store (see :meth:`Store.add_jobs`)
+    so that a restart, or a killed host, loses none."""
+
+    extension: str
+    #: Unique within the extension, of its choosing (adding a key again adds nothing).
+    key: str
+    #: What :meth:`Store.add_jobs` was given, read back from JSON.
+    payload: Any
+    state: JobState
+    #: How many times it was claimed.
+    attempts: int
+    #: When a pending job is due (a claim pushes it back by the claim's lease); None once ended.
+    due_at: datetime | None
+    #: The error its extension recorded last (:meth:`Store.retry_job`, :meth:`Store.end_job`).
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+
+
 class AttachmentWriter(Protocol):
     """Spools one upload into the store's attachment space."""
 
@@ -489,6 +515,62 @@ class Store(Protocol):
         ...
 
     async def created_group_ids(self, import_id: int) -> list[int]: ...
+
+    # announcing ends (see lms_outcomes_import_finished)
+    async def unannounced_imports(self, limit: int) -> list[OutcomeImport]:
+        """Up to ``limit`` imports that have ended (any final state, whoever ended them: a
+        run, the watchdog, a takeover) and are not yet marked announced, earliest end first,
+        each as :meth:`get_import` shows it. The end itself makes an import unannounced, in
+        the transaction that stores it, so an end stored before a crash is found after it."""
+        ...
+
+    async def mark_announced(self, import_ids: Sequence[int]) -> None:
+        """Mark these imports' ends announced: :meth:`unannounced_imports` no longer lists
+        them."""
+        ...
+
+    # extensions' jobs: durable pending work, by extension name and a key of its choosing
+    async def add_jobs(
+        self, extension: str, payloads: Mapping[str, Any], due_at: datetime
+    ) -> None:
+        """Add a ``pending`` job of ``extension`` for each key of ``payloads`` (a value any
+        ``json.dumps`` accepts), due at ``due_at``, in one transaction. A key the extension
+        already has (in any state) is left as it is, so adding again is harmless."""
+        ...
+
+    async def claim_jobs(
+        self, extension: str, now: datetime, lease: float, limit: int
+    ) -> list[Job]:
+        """Claim up to ``limit`` of the extension's pending jobs due at ``now``, soonest due
+        first, in one transaction: each one's ``attempts`` goes up by one and it is due again
+        ``lease`` seconds after ``now``, so that a claim its process never ended or retried
+        (the process died) is claimed again then, and no other claim takes it meanwhile.
+        ``now`` is the caller's clock (an extension's tests may pass their own). Returns
+        the claimed jobs in the order they were added."""
+        ...
+
+    async def retry_job(
+        self, extension: str, key: str, due_at: datetime, error: str | None = None
+    ) -> None:
+        """Keep a pending job pending, due at ``due_at``, recording ``error``."""
+        ...
+
+    async def end_job(
+        self,
+        extension: str,
+        key: str,
+        state: Literal["done", "failed"],
+        now: datetime,
+        error: str | None = None,
+    ) -> None:
+        """End a job ``done`` or ``failed`` at ``now``, recording ``error``: it is never
+        claimed again and stays listed (:meth:`jobs`)."""
+        ...
+
+    async def jobs(self, extension: str, page: Page) -> tuple[list[Job], int]:
+        """A page of the extension's jobs, in every state, the latest added first, and how
+        many it has in all."""
+        ...
 
     # the outcome tree
     async def root_group(self, context: ContextRef, title: str) -> int:

@@ -701,6 +701,57 @@ UPDATE lms_outcomes_imports SET journal = 'expired'
 WHERE journal = 'kept' AND ended_at < ? RETURNING id
 """
 
+# --- announcing ends, and extensions' jobs -----------------------------------------------------
+
+# params: limit
+UNANNOUNCED_IMPORTS = """
+SELECT id, context_type, context_id FROM lms_outcomes_imports
+WHERE ended_at IS NOT NULL AND announced_at IS NULL ORDER BY ended_at, id LIMIT ?
+"""
+# params: announced_at, JSON [import id, ...]
+MARK_ANNOUNCED = """
+UPDATE lms_outcomes_imports SET announced_at = ? WHERE id IN ({ids}) AND announced_at IS NULL
+"""
+JOB_COLUMNS = (
+    "extension, job_key, payload, state, attempts, due_at, last_error, created_at, updated_at, "
+    "ended_at"
+)
+# Run once per job (executemany). params: extension, job_key, payload (JSON), due_at,
+# created_at, updated_at
+ADD_JOB = """
+INSERT INTO lms_outcomes_extension_jobs (extension, job_key, payload, state, due_at,
+    created_at, updated_at)
+VALUES (?, ?, ?, 'pending', ?, ?, ?)
+ON CONFLICT (extension, job_key) DO NOTHING
+"""
+# params: due_at (now + lease), updated_at, extension, extension, now, limit
+CLAIM_JOBS = f"""
+UPDATE lms_outcomes_extension_jobs SET attempts = attempts + 1, due_at = ?, updated_at = ?
+WHERE extension = ? AND job_key IN (
+    SELECT job_key FROM lms_outcomes_extension_jobs
+    WHERE extension = ? AND state = 'pending' AND due_at <= ?
+    ORDER BY due_at, job_key LIMIT ? {{skip_locked}})
+RETURNING {JOB_COLUMNS}
+"""
+# params: due_at, last_error, updated_at, extension, job_key
+RETRY_JOB = """
+UPDATE lms_outcomes_extension_jobs SET due_at = ?, last_error = ?, updated_at = ?
+WHERE extension = ? AND job_key = ? AND state = 'pending'
+"""
+# params: state, last_error, updated_at, ended_at, extension, job_key
+END_JOB = """
+UPDATE lms_outcomes_extension_jobs SET state = ?, last_error = ?, updated_at = ?, ended_at = ?,
+    due_at = NULL
+WHERE extension = ? AND job_key = ? AND state = 'pending'
+"""
+# params: extension, limit, offset
+JOBS = f"""
+SELECT {JOB_COLUMNS} FROM lms_outcomes_extension_jobs WHERE extension = ?
+ORDER BY created_at DESC, job_key DESC LIMIT ? OFFSET ?
+"""
+# params: extension
+COUNT_JOBS = "SELECT COUNT(*) FROM lms_outcomes_extension_jobs WHERE extension = ?"
+
 # --- idempotency keys ----------------------------------------------------------------------------
 
 KEY_COLUMNS = (

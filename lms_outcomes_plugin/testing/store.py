@@ -616,3 +616,76 @@ class StoreConformance:
         assert shown is not None
         assert (shown.progress, shown.errors, shown.warnings) == (0, (), ())
         assert shown.updated_at == claimed.updated_at
+
+    # announcing ends -------------------------------------------------------------------------
+
+    @with_open_store
+    async def test_every_end_is_unannounced_until_marked(self, store: Store) -> None:
+        succeeded = await running(store)
+        await store.finish_import(succeeded.id, "runner-1", "succeeded")
+        stalled = await running(store, "runner-2")
+        await store.fail_stalled_imports(utcnow() + timedelta(seconds=1))
+        taken_over = await running(store, "runner-3")
+        for _ in range(2):  # its third takeover fails it
+            await store.requeue_stale_imports(-1)
+            assert await store.claim_next_import("runner-3") is not None
+        await store.requeue_stale_imports(-1)
+        still_running = await running(store, "runner-4")
+        await queue(store)
+        ended = await store.unannounced_imports(10)
+        assert [i.id for i in ended] == [succeeded.id, stalled.id, taken_over.id]
+        assert [i.workflow_state for i in ended] == ["succeeded", "failed", "failed"]
+        assert [row for row, _ in ended[1].errors] == [1]  # as get_import shows it
+        assert [i.id for i in await store.unannounced_imports(1)] == [succeeded.id]
+        await store.mark_announced([succeeded.id, stalled.id])
+        assert [i.id for i in await store.unannounced_imports(10)] == [taken_over.id]
+        await store.finish_import(still_running.id, "runner-4", "failed", [(1, "Bad file")])
+        await store.mark_announced([taken_over.id])
+        assert [i.id for i in await store.unannounced_imports(10)] == [still_running.id]
+
+    # extensions' jobs ------------------------------------------------------------------------
+
+    @with_open_store
+    async def test_jobs_are_added_once_and_claimed_when_due(self, store: Store) -> None:
+        now = utcnow()
+        await store.add_jobs("hooks", {"a": {"url": "https://a", "n": [1]}, "b": "text"}, now)
+        await store.add_jobs("hooks", {"a": {"changed": True}, "c": None}, now + timedelta(hours=1))
+        await store.add_jobs("other", {"a": 1}, now)
+        claimed = await store.claim_jobs("hooks", now, lease=60, limit=10)
+        assert [(job.key, job.payload, job.attempts) for job in claimed] == [
+            ("a", {"url": "https://a", "n": [1]}, 1), ("b", "text", 1)
+        ]
+        assert {(job.extension, job.state) for job in claimed} == {("hooks", "pending")}
+        assert claimed[0].due_at == now + timedelta(seconds=60)
+        # Claimed: not due again within the lease, nor is "c" before its time.
+        assert await store.claim_jobs("hooks", now + timedelta(seconds=59), 60, 10) == []
+        again = await store.claim_jobs("hooks", now + timedelta(seconds=61), 60, 1)
+        assert [(job.key, job.attempts) for job in again] == [("a", 2)]
+        later = now + timedelta(hours=2)
+        due = await store.claim_jobs("hooks", later, 60, 10)
+        assert [job.key for job in due] == ["a", "b", "c"]
+        assert [job.key for job in await store.claim_jobs("other", now, 60, 10)] == ["a"]
+
+    @with_open_store
+    async def test_a_job_is_retried_or_ended_and_stays_listed(self, store: Store) -> None:
+        now = utcnow()
+        await store.add_jobs("hooks", {"a": 1}, now)
+        await store.add_jobs("hooks", {"b": 2}, now)
+        await store.add_jobs("hooks", {"c": 3}, now)
+        await store.claim_jobs("hooks", now, 60, 10)
+        await store.retry_job("hooks", "a", now + timedelta(seconds=5), "HTTP 503")
+        await store.end_job("hooks", "b", "done", now)
+        await store.end_job("hooks", "c", "failed", now, "gave up")
+        await store.retry_job("hooks", "c", now, "too late")  # ended: left as it is
+        assert await store.claim_jobs("hooks", now + timedelta(seconds=4), 60, 10) == []
+        [retried] = await store.claim_jobs("hooks", now + timedelta(seconds=5), 60, 10)
+        assert (retried.key, retried.attempts, retried.last_error) == ("a", 2, "HTTP 503")
+        listed, total = await store.jobs("hooks", EVERYTHING)
+        assert ([job.key for job in listed], total) == (["c", "b", "a"], 3)
+        assert [(job.state, job.last_error) for job in listed] == [
+            ("failed", "gave up"), ("done", None), ("pending", "HTTP 503")
+        ]
+        assert [(job.ended_at, job.due_at) for job in listed[:2]] == [(now, None), (now, None)]
+        page, total = await store.jobs("hooks", Page(offset=1, limit=1))
+        assert ([job.key for job in page], total) == (["b"], 3)
+        assert await store.jobs("nobody", EVERYTHING) == ([], 0)
