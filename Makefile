@@ -41,11 +41,16 @@ bench-postgres: $(STAMP)
 
 # Not part of `make test`: the outcome tree's state machine (tests/test_tree_properties.py) on
 # FUZZ_EXAMPLES random sequences of imports per backend (about a second each), not the suite's
-# few fixed ones. A failure prints its shrunk sequence of imports.
+# few fixed ones. A failure prints its shrunk sequence of imports. Then the export's round trip
+# (tests/test_export_roundtrip.py) on EXPORT_FUZZ_EXAMPLES random trees per backend (about a
+# second each on SQLite, four on PostgreSQL).
 FUZZ_EXAMPLES ?= 500
+EXPORT_FUZZ_EXAMPLES ?= 200
 fuzz: $(STAMP)
 	LMS_OUTCOMES_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s \
 		tests/test_tree_properties.py -k random_imports
+	LMS_OUTCOMES_EXPORT_FUZZ_EXAMPLES=$(EXPORT_FUZZ_EXAMPLES) $(BIN)/python -m pytest -q \
+		tests/test_export_roundtrip.py -k random_tree
 
 # Not part of `make test` (which runs each once): the takeover windows of
 # tests/test_takeover_windows.py and the frozen-runner scenarios of tests/test_takeovers.py (two

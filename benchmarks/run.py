@@ -64,8 +64,12 @@ class Server:
             connection.close()
 
     def peak_rss_kib(self) -> int:
+        return self.rss_kib("VmHWM")
+
+    def rss_kib(self, field: str) -> int:
+        """``VmHWM`` (the peak resident set) or ``VmRSS`` (the present one), in KiB."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
         return 0
 
@@ -128,6 +132,23 @@ def import_file(server: Server, path: Path, account: int = 1,
             assert not state["processing_errors"], state["processing_errors"][:3]
             return elapsed, state
         time.sleep(0.02)
+
+
+def export_tree(server: Server, account: int = 1) -> tuple[float, int]:
+    """GET the account's export, read as it streams and thrown away; seconds and bytes."""
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+    try:
+        connection.request("GET", f"/api/v1/accounts/{account}/outcome_export",
+                           headers={"Authorization": f"Bearer {TOKEN}"})
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        size = 0
+        while block := response.read(1 << 16):
+            size += len(block)
+    finally:
+        connection.close()
+    return time.perf_counter() - started, size
 
 
 @dataclass
@@ -296,12 +317,18 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
         poller.join()
         again, _ = import_file(server, main)
         quick, _ = import_file(server, files[small], account=_new_account(folder / "a"))
+        exported, _ = export_tree(server)  # the `rows` file's tree
     with serve(folder / "b", databases.storage()) as server:
         dry, waited = dry_run_beside(server, main, files[small], folder / "b")
         # Growth compares imports made alike: none of them with a second client polling.
         steady, _ = import_file(server, main)
         large, _ = import_file(server, files[big])
         peak_mib = server.peak_rss_kib() / 1024
+        # The export's own peak: the import's is forgotten first (clear_refs 5 resets VmHWM).
+        before_mib = server.rss_kib("VmRSS") / 1024
+        Path(f"/proc/{server.process.pid}/clear_refs").write_text("5")
+        _, exported_bytes = export_tree(server)  # the `rows` and `big` files' trees
+        export_peak_mib = server.peak_rss_kib() / 1024
     journal_first, journal_changed = journal_cost(main, folder, databases)
     rates = {small: small / quick, rows: rows / steady, big: big / large}
     spread = max(rates.values()) / min(rates.values()) - 1
@@ -335,6 +362,12 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
         ("rows/s at " + " / ".join(f"{n:,}" for n in rates), "",
          " / ".join(f"{rate:,.0f}" for rate in rates.values()),
          _verdict(spread <= 0.25, f"spread {spread:.0%} (<= 25%)")),
+        (f"export of {rows:,} rows", f"{exported:.2f} s", f"{rows / exported:,.0f} rows/s",
+         f"{exported / floor_seconds:.2f}x floor"),
+        (f"peak RSS exporting {rows + big:,} rows", f"{export_peak_mib:.0f} MiB",
+         f"{exported_bytes / 2**20:,.0f} MiB sent",
+         _verdict(export_peak_mib - before_mib < 50,
+                  f"< 50 MiB over the {before_mib:.0f} MiB before it")),
     ]
 
 

@@ -56,8 +56,9 @@ def lms_outcomes_register_storage_backends(
 def lms_outcomes_import_finished(
     outcome_import: OutcomeImport, host: LmsHost, store: Store
 ) -> Awaitable[None] | None:
-    """Called on the IOLoop after an import ends, in any final state (dry runs too), whoever
-    ended it (its run, the stall watchdog, a takeover, another process sharing the store).
+    """Called on the IOLoop after an import ends, in any final state (``succeeded``, ``failed``
+    or ``cancelled``; dry runs too), whoever ended it (its run, the stall watchdog, a takeover,
+    a cancel, another process sharing the store).
     ``outcome_import`` is the import as the API shows it; ``store`` the plugin's open
     :class:`~lms_outcomes_plugin.storage.Store`.
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from lms_hooks.host import LmsHost
 from lms_outcomes_plugin.announcer import Announcer
-from lms_outcomes_plugin.api import imports, openapi, outcomes, undo
+from lms_outcomes_plugin.api import export, imports, openapi, outcomes, undo
 from lms_outcomes_plugin.extensions import BackgroundTasks, Extensions, make_plugin_manager
 from lms_outcomes_plugin.formats import ImportFormatRegistry
 from lms_outcomes_plugin.imports.runner import ImportRunner
@@ -49,6 +49,7 @@ class OutcomesService:
             (imports.ROUTES, import_parts),
             (undo.ROUTES, import_parts),
             (outcomes.ROUTES, {"host": self.host, "store": self.store}),
+            (export.ROUTES, {"host": self.host, "store": self.store}),
             (openapi.ROUTES, {"host": self.host}),
         ]
         return [(pattern, handler, kwargs) for rules, kwargs in parts for pattern, handler in rules]
@@ -93,10 +94,10 @@ class OutcomesService:
         return revert
 
     async def cancel_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
-        """A created import ends at once (its end is stored, and announced from there); an
-        importing one is asked to stop."""
+        """A created import ends at once (and is reported as ended); an importing one is
+        asked to stop."""
         found = await self.store.cancel_import(context, import_id)
         if found is not None and found.workflow_state == "cancelled":
             self.runner.wake()
-            await self.announcer.import_ended(found)
+            await self.announcer.import_ended(found)  # its end is stored: announced from there
         return found

@@ -53,5 +53,5 @@ def test_the_runner_prints_its_table(backend: list[str]) -> None:
         f"{TINY} rows of another account during it", "journal: first import",
         "journal: re-import with changes", "re-import (all unchanged)",
         "status p50 / p99 while importing", "peak RSS importing 600 rows",
-        "rows/s at 200 / 400 / 600",
+        "rows/s at 200 / 400 / 600", "export of 400 rows", "peak RSS exporting 1,000 rows",
     ]

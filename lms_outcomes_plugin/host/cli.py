@@ -24,6 +24,7 @@ from typing import Any
 from tornado.netutil import bind_sockets
 
 from lms_hooks.host import PERMISSIONS
+from lms_outcomes_plugin.client.commands import add_commands as add_client_commands
 
 from .app import EmbeddedHost, make_http_server
 from .db import CONTEXT_TYPES, MIN_TOKEN_LENGTH, HostDatabase, HostDataError
@@ -58,11 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Serve the embedded LMS host; administer its accounts, courses and users.",
+        description="Serve the embedded LMS host; administer its accounts, courses and users; "
+        "import, export and follow imports on a running server.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
     _add_admin(commands)
+    add_client_commands(commands)  # import, export, status, cancel, revert: a server's client
     return parser
 
 
