@@ -6,7 +6,7 @@ from typing import Any
 
 from lms_hooks.host import LmsHost
 from lms_outcomes_plugin import page
-from lms_outcomes_plugin.api import imports, openapi, outcomes
+from lms_outcomes_plugin.api import export, imports, openapi, outcomes
 from lms_outcomes_plugin.extensions import Extensions, make_plugin_manager
 from lms_outcomes_plugin.formats import ImportFormatRegistry
 from lms_outcomes_plugin.imports.runner import ImportRunner
@@ -42,6 +42,7 @@ class OutcomesService:
             (imports.ROUTES, {"host": self.host, "store": self.store, "settings": self.settings,
                               "formats": self.formats, "queue": self}),
             (outcomes.ROUTES, {"host": self.host, "store": self.store}),
+            (export.ROUTES, {"host": self.host, "store": self.store}),
             (openapi.ROUTES, {"host": self.host}),
         ]
         api = [(pattern, handler, kwargs) for rules, kwargs in parts for pattern, handler in rules]

@@ -813,6 +813,7 @@ def read_routes(built: Built) -> list[str]:
         ctx.group_url(zeta, "/subgroups"),
         ctx.group_url(zeta, "/outcomes"),
         ctx.url("/outcome_group_links"),
+        ctx.url("/outcome_export"),  # the export (tests/test_export.py) asks the same
     ]
 
 
@@ -850,7 +851,7 @@ async def test_unknown_contexts_are_404_after_authentication(api: Api) -> None:
     for context in ("accounts/9999", "courses/9999", "accounts/abc", "courses/0"):
         for rest in ("/root_outcome_group", "/outcome_groups", "/outcome_groups/1",
                      "/outcome_groups/1/subgroups", "/outcome_groups/1/outcomes",
-                     "/outcome_group_links"):
+                     "/outcome_group_links", "/outcome_export"):
             path = f"/api/v1/{context}{rest}"
             response = await api.get(path)
             assert (response.status, response.body) == (404, NOT_FOUND), path

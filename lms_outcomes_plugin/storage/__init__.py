@@ -76,6 +76,30 @@ class LinkedOutcome:
     group: StoredGroup
 
 
+#: A group as an export names it: its id and its vendor_guid (None when it has none).
+GroupRef = tuple[int, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class TreeGroup:
+    """A group of a context's tree, as the export writes it."""
+
+    group: StoredGroup
+    #: Its parent, or None when that is the context's root group.
+    parent: GroupRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class TreeOutcome:
+    """An outcome linked in a context's tree, as the export writes it."""
+
+    outcome: StoredOutcome
+    #: The context's friendly description of it, if any.
+    friendly_description: str | None
+    #: The groups it is linked in, by id, but the context's root group.
+    parents: tuple[GroupRef, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """Which slice of a listing to read."""
@@ -386,6 +410,25 @@ class Store(Protocol):
         self, context: ContextRef, outcome_ids: Iterable[int]
     ) -> dict[int, str]:
         """The context's active friendly descriptions of these outcomes, by outcome id."""
+        ...
+
+    # exporting the tree
+    def tree_group_chunks(
+        self, context: ContextRef, size: int
+    ) -> AsyncGenerator[list[TreeGroup], None]:
+        """The groups of the context's tree below its root group, reached from it through
+        active groups only (what :meth:`subgroups` shows), every parent before its children
+        (by depth, then id), ``size`` at a time. Each chunk is read on its own (keyset
+        pagination: no read stays open between chunks, and memory holds one chunk)."""
+        ...
+
+    def tree_outcome_chunks(
+        self, context: ContextRef, size: int
+    ) -> AsyncGenerator[list[TreeOutcome], None]:
+        """The active outcomes (of any context) that have an active link in a group of
+        :meth:`tree_group_chunks` or in the root group, by id, each once with every such group
+        it is linked in, read as that method reads; a chunk may hold fewer than ``size`` (an
+        outcome linked only below a deleted group is left out)."""
         ...
 
     def batch(self, import_id: int, runner: str) -> AbstractAsyncContextManager[BatchTransaction]:

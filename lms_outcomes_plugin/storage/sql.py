@@ -48,6 +48,8 @@ from lms_outcomes_plugin.storage import (
     StoredGroup,
     StoredLink,
     StoredOutcome,
+    TreeGroup,
+    TreeOutcome,
 )
 from lms_outcomes_plugin.storage import statements as sql
 from lms_outcomes_plugin.storage.migrate import load_migrations
@@ -458,6 +460,55 @@ class SqlStore:
         )
         return {outcome_id: description for outcome_id, description in rows}
 
+    async def tree_group_chunks(
+        self, context: ContextRef, size: int
+    ) -> AsyncGenerator[list[TreeGroup], None]:
+        after = (-1, 0)  # below the root group's depth (0)
+        while True:
+            rows = await self._read(
+                sql.TREE_GROUPS_AFTER, (context.type, context.id, *after, size)
+            )
+            if rows:
+                yield [_tree_group(row) for row in rows]
+            if len(rows) < size:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
+    async def tree_outcome_chunks(
+        self, context: ContextRef, size: int
+    ) -> AsyncGenerator[list[TreeOutcome], None]:
+        after = 0
+        while True:
+            rows = await self._read(
+                sql.TREE_OUTCOMES_AFTER, (after, context.type, context.id, size)
+            )
+            if rows:
+                yield await self._tree_outcomes(context, [_outcome(row) for row in rows])
+            if len(rows) < size:
+                return
+            after = rows[-1][0]
+
+    async def _tree_outcomes(
+        self, context: ContextRef, outcomes: list[StoredOutcome]
+    ) -> list[TreeOutcome]:
+        """The chunk's outcomes with their parents (three reads, whatever its size)."""
+        ids = json.dumps([outcome.id for outcome in outcomes])
+        links = await self._read(sql.TREE_PARENTS, (context.type, context.id, ids))
+        groups = sorted({group_id for _, group_id, _, is_root in links if not is_root})
+        hidden = {row[0] for row in await self._read(sql.HIDDEN_GROUPS, (json.dumps(groups),))}
+        parents: dict[int, list[tuple[int, str | None]]] = {}
+        for outcome_id, group_id, guid, is_root in links:
+            if group_id not in hidden:
+                shown = parents.setdefault(outcome_id, [])
+                if not is_root:
+                    shown.append((group_id, guid))
+        friendly = await self.friendly_descriptions(context, parents)
+        return [
+            TreeOutcome(outcome, friendly.get(outcome.id), tuple(parents[outcome.id]))
+            for outcome in outcomes
+            if outcome.id in parents
+        ]
+
     @asynccontextmanager
     async def batch(self, import_id: int, runner: str) -> AsyncIterator[SqlBatch]:
         async with self._for_claims("batch", [runner], self._serialized("tree")) as db:
@@ -701,6 +752,13 @@ def _shown_import(rows: Sequence[Sequence[Any]]) -> OutcomeImport | None:
 
 def _group(row: Sequence[Any]) -> StoredGroup:
     return StoredGroup(row[0], ContextRef(row[1], row[2]), *row[3:9])
+
+
+def _tree_group(row: Sequence[Any]) -> TreeGroup:
+    """A row of ``statements.TREE_GROUPS_AFTER``: the depth, the group's 9 columns, then its
+    parent's vendor_guid and whether the parent is the root group."""
+    group = _group(row[1:10])
+    return TreeGroup(group, None if row[11] else (row[4], row[10]))
 
 
 def _outcome(row: Sequence[Any]) -> StoredOutcome:

@@ -219,6 +219,60 @@ WHERE context_type = ? AND context_id = ? AND workflow_state = 'active'
 """
 
 
+# --- the export: the context's tree in keyset chunks ------------------------------------------
+# The groups below the context's root group, reached through active groups only (what the read
+# API shows), by depth and then id: every parent before its children. The walk goes down from
+# the root group, which has no parent, so it never enters a cycle an older version stored
+# (none of a cycle's groups is the child of a group outside it). The root group itself has no
+# parent and is not a row.
+# params: context_type, context_id, after depth, after id, limit
+TREE_GROUPS_AFTER = f"""
+WITH RECURSIVE tree(id, depth) AS (
+    SELECT id, 0 FROM lms_outcomes_groups WHERE context_type = ? AND context_id = ? AND is_root
+    UNION
+    SELECT g.id, t.depth + 1 FROM lms_outcomes_groups g JOIN tree t ON g.parent_id = t.id
+    WHERE g.workflow_state = 'active'
+)
+SELECT t.depth, {_G}, p.vendor_guid, p.is_root FROM tree t
+JOIN lms_outcomes_groups g ON g.id = t.id
+JOIN lms_outcomes_groups p ON p.id = g.parent_id
+WHERE (t.depth, t.id) > (?, ?)
+ORDER BY t.depth, t.id LIMIT ?
+"""
+# The active outcomes with an active link in an active group of the context, by id.
+# params: after id, context_type, context_id, limit
+TREE_OUTCOMES_AFTER = f"""
+SELECT {_O} FROM lms_outcomes_outcomes o
+WHERE o.id > ? AND o.workflow_state = 'active' AND EXISTS (
+    SELECT 1 FROM lms_outcomes_links l JOIN lms_outcomes_groups g ON g.id = l.group_id
+    WHERE l.outcome_id = o.id AND l.context_type = ? AND l.context_id = ?
+        AND l.workflow_state = 'active' AND g.workflow_state = 'active')
+ORDER BY o.id LIMIT ?
+"""
+# The groups those outcomes are linked in (the root group too), by outcome and group id.
+# params: context_type, context_id, JSON [outcome id, ...]
+TREE_PARENTS = """
+SELECT l.outcome_id, g.id, g.vendor_guid, g.is_root FROM lms_outcomes_links l
+JOIN lms_outcomes_groups g ON g.id = l.group_id
+WHERE l.context_type = ? AND l.context_id = ? AND l.outcome_id IN ({ids})
+    AND l.workflow_state = 'active' AND g.workflow_state = 'active'
+ORDER BY l.outcome_id, g.id
+"""
+# Which of the listed groups lie below a deleted group (the read API does not show them). A walk
+# up from each; UNION visits each (start, group) pair once, so it ends even on a stored cycle.
+# params: JSON [group id, ...]
+HIDDEN_GROUPS = """
+WITH RECURSIVE up(start, id) AS (
+    SELECT id, parent_id FROM lms_outcomes_groups WHERE id IN ({ids}) AND parent_id IS NOT NULL
+    UNION
+    SELECT u.start, g.parent_id FROM lms_outcomes_groups g JOIN up u ON g.id = u.id
+    WHERE g.parent_id IS NOT NULL
+)
+SELECT DISTINCT u.start FROM up u JOIN lms_outcomes_groups g ON g.id = u.id
+WHERE g.workflow_state != 'active'
+"""
+
+
 # --- imports, their errors and the runner's queue ----------------------------------------------
 
 IMPORT_COLUMNS = (

@@ -51,6 +51,7 @@ from lms_outcomes_plugin.storage import (
     Page,
     Store,
     StoredGroup,
+    TreeGroup,
 )
 
 #: Root account 1 with a course, and root account 2.
@@ -471,6 +472,59 @@ class StoreConformance:
         assert gone is not None
         assert kept is not None
         assert (gone.workflow_state, kept.workflow_state) == ("deleted", "active")
+
+    @with_open_store
+    async def test_the_tree_reads_in_chunks_parents_first_as_the_read_side_shows_it(
+        self, store: Store
+    ) -> None:
+        """Groups by depth (a parent before its children) below the root group; outcomes by
+        id with every group they are linked in but the root group; nothing below a deleted
+        group; an outcome of another context linked here is the context's too."""
+        claimed = await running(store)
+        root = await store.root_group(ACCOUNT, "Account 1")
+        course_root = await store.root_group(COURSE, "Course 10")
+        async with store.batch(claimed.id, "runner-1") as tx:
+            (deep, top, hidden, under, plain), outcomes = await tx.reserve_ids(5, 5)
+            linked, hidden_only, at_root, unlinked, foreign = outcomes
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 10,
+                groups=[GroupWrite(top, ACCOUNT, "top", "Top", "", "active", root),
+                        GroupWrite(deep, ACCOUNT, None, "Deep", "d", "active", top),
+                        GroupWrite(hidden, ACCOUNT, "hidden", "Hidden", "", "deleted", top),
+                        GroupWrite(under, ACCOUNT, "under", "Under", "", "active", hidden),
+                        GroupWrite(plain, COURSE, "plain", "Plain", "", "active", course_root)],
+                outcomes=[OutcomeWrite(o, ACCOUNT, f"o-{o}", FIELDS)
+                          for o in (linked, hidden_only, at_root, unlinked)]
+                + [OutcomeWrite(foreign, COURSE, "o-foreign", FIELDS)],
+                links=[LinkWrite(deep, linked, ACCOUNT), LinkWrite(top, linked, ACCOUNT),
+                       LinkWrite(root, linked, ACCOUNT), LinkWrite(under, hidden_only, ACCOUNT),
+                       LinkWrite(root, at_root, ACCOUNT), LinkWrite(top, unlinked, ACCOUNT),
+                       LinkWrite(deep, foreign, ACCOUNT), LinkWrite(plain, foreign, COURSE)],
+                friendly_descriptions=[FriendlyDescriptionWrite(ACCOUNT, linked, "Friendly")],
+            ))  # fmt: skip
+        retired = next(linked_ for linked_ in (await store.group_links(top, EVERYTHING))[0]
+                       if linked_.outcome.id == unlinked)
+        async with store.batch(claimed.id, "runner-1") as tx:
+            await tx.apply(BatchWrite(claimed.id, "runner-1", 20, unlinks={retired.link.id}))
+        chunks = [chunk async for chunk in store.tree_group_chunks(ACCOUNT, 1)]
+        assert [len(chunk) for chunk in chunks] == [1, 1]
+        assert [tree_group for [tree_group] in chunks] == [
+            TreeGroup(await store.get_group(top), None),  # type: ignore[arg-type]
+            TreeGroup(await store.get_group(deep), (top, "top")),  # type: ignore[arg-type]
+        ]
+        found = [item async for chunk in store.tree_outcome_chunks(ACCOUNT, 2) for item in chunk]
+        assert [(item.outcome.id, item.parents, item.friendly_description) for item in found] == (
+            sorted([(linked, tuple(sorted([(deep, None), (top, "top")])), "Friendly"),
+                    (at_root, (), None), (foreign, ((deep, None),), None)])
+        )
+        assert found[[item.outcome.id for item in found].index(foreign)].outcome.context == COURSE
+        course = [item async for chunk in store.tree_outcome_chunks(COURSE, 10) for item in chunk]
+        assert [(item.outcome.id, item.parents) for item in course] == [
+            (foreign, ((plain, "plain"),))
+        ]
+        empty = ContextRef("account", 3)
+        assert [chunk async for chunk in store.tree_group_chunks(empty, 10)] == []
+        assert [chunk async for chunk in store.tree_outcome_chunks(empty, 10)] == []
 
     @with_open_store
     async def test_a_batch_of_an_import_taken_over_writes_nothing(self, store: Store) -> None:
