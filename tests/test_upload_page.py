@@ -85,7 +85,7 @@ def live(page: Page) -> Any:
     return expect(page.get_by_role("status"))
 
 
-def test_an_import_is_watched_live_to_100_percent_then_its_tree_is_shown(
+def test_an_import_is_watched_live_to_100_percent_then_its_tree_shown_and_exported(
     page: Page, site: Site, gate: Path
 ) -> None:
     course = site.course("Watched")
@@ -107,6 +107,14 @@ def test_an_import_is_watched_live_to_100_percent_then_its_tree_is_shown(
     tree = page.locator("#tree")
     for title in ("watch-a", "watch-b", "watch-c"):
         expect(tree.get_by_text(title, exact=True)).to_be_visible()
+
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Export (CSV)").click()
+    download = downloading.value
+    assert download.suggested_filename == f"course_{course}_outcomes.csv"
+    exported = Path(download.path()).read_bytes()
+    assert exported == server_bytes(site, f"/api/v1/courses/{course}/outcome_export")
+    assert b"watch-c" in exported
 
 
 def test_a_dry_run_of_a_dropped_file_counts_and_writes_nothing(page: Page, site: Site) -> None:
@@ -193,6 +201,9 @@ def test_a_file_over_the_upload_limit_is_refused_with_the_servers_message(
 
 def test_the_page_is_usable_by_keyboard_alone(page: Page, site: Site) -> None:
     course = site.course("Keyboard")
+    # Listening from the start makes the browser hand file choosers to the test (rather than
+    # open a dialog) well before the key that opens one is pressed.
+    page.on("filechooser", lambda chooser: None)
     page.goto(site.page_url)
     every_control_has_a_label(page)
     keyboard = page.keyboard

@@ -380,8 +380,9 @@ async function loadErrors(url, page) {
       line.insertCell().textContent = message;
     }
     const last = links.last ? Number(new URL(links.last).searchParams.get("page")) : page;
-    $("errors-page").textContent = body.length
-      ? `Page ${page} of ${Math.max(last, page)}` : "No errors.";
+    $("errors-page").textContent = `Page ${page} of ${Math.max(last, page)}`;
+    $("no-errors").hidden = body.length > 0 || page > 1;
+    $("errors-found").hidden = !$("no-errors").hidden;
     $("errors-previous").disabled = !links.prev;
     $("errors-next").disabled = !links.next;
   } catch (error) {
