@@ -4,18 +4,20 @@ and the steps an admin takes on the page."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.reliability_helpers import ADMIN_TOKEN, LMS_OUTCOMES, Serve
+from lms_outcomes_plugin.host.db import HostDatabase
+from tests.reliability_helpers import ADMIN_TOKEN, Serve
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_SERVER = Path(__file__).resolve().parent / "page_server.py"
@@ -71,11 +73,18 @@ class Site:
     def course(self, name: str) -> int:
         """A new course of account 1 (its admin, the token's user, may import into it): a
         tree of its own for each test, on the server's database."""
-        done = subprocess.run(
-            [LMS_OUTCOMES, "admin", "--db", self.db, "course", "create", name, "--account", "1"],
-            capture_output=True, text=True, check=True, timeout=60,
-        )
-        return int(done.stdout)
+        # What `lms-outcomes admin course create` does, without an interpreter's start; in a
+        # thread, since Playwright's loop runs in this one.
+        async def create() -> int:
+            db = HostDatabase(self.db)
+            await db.open()
+            try:
+                return await db.create_course(name, account_id=1)
+            finally:
+                await db.close()
+
+        with ThreadPoolExecutor(1) as thread:
+            return thread.submit(asyncio.run, create()).result()
 
 
 @contextmanager

@@ -9,6 +9,7 @@ URL; a script error on the page fails the test.
 
 from __future__ import annotations
 
+import re
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,6 +116,47 @@ def test_an_import_is_watched_live_to_100_percent_then_its_tree_shown_and_export
     exported = Path(download.path()).read_bytes()
     assert exported == server_bytes(site, f"/api/v1/courses/{course}/outcome_export")
     assert b"watch-c" in exported
+
+
+def test_a_running_import_is_cancelled_from_the_page(page: Page, site: Site, gate: Path) -> None:
+    course = site.course("Cancelled")
+    sign_in(page, site)
+    open_context(page, "Course", course)
+    upload(page, "guids.json", b'["cancel-a", "cancel-b", "cancel-c"]',
+           mime_type="application/json", import_type="read_all")
+    live(page).to_contain_text(": importing, ")
+
+    page.get_by_role("button", name="Cancel this import").click()
+    # Held at the gate, the import cannot have reached its next batch: it is still running.
+    live(page).to_contain_text(": importing (cancel requested), ")
+    expect(page.get_by_role("button", name="Cancel this import")).to_be_hidden()
+    gate.touch()
+
+    live(page).to_contain_text(": cancelled, ")
+    expect(page.get_by_role("button", name="Revert this import")).to_be_hidden()
+    page.get_by_role("button", name="Reload the tree").click()
+    expect(page.locator("#tree")).to_have_text("CancelledEmpty.")
+
+
+def test_a_finished_import_is_reverted_from_the_page(page: Page, site: Site) -> None:
+    course = site.course("Reverted")
+    sign_in(page, site)
+    open_context(page, "Course", course)
+    upload(page, "revert.csv", (HEADER + "rev-1,group,Kept a while,,\n").encode())
+    live(page).to_contain_text(": succeeded, 100%: 1 rows, 0 with errors")
+    expect(page.locator("#tree").get_by_text("Kept a while", exact=True)).to_be_visible()
+    import_id = page.locator("#import-heading").inner_text().split()[-1]
+
+    page.get_by_role("button", name="Revert this import").click()
+
+    expect(page.locator("#import-heading")).to_have_text(
+        re.compile(rf"^Revert \d+ of import {import_id}$"))
+    live(page).to_contain_text(": succeeded, 100%")
+    expect(page.get_by_role("button", name="Revert this import")).to_be_hidden()
+    expect(page.locator("#tree")).to_have_text("RevertedEmpty.")
+    # Opened again, the page shows the latest import of the course: the revert.
+    open_context(page, "Course", course)
+    expect(page.locator("#import-heading")).to_have_text(re.compile(r"^Revert \d+ of import"))
 
 
 def test_a_dry_run_of_a_dropped_file_counts_and_writes_nothing(page: Page, site: Site) -> None:
