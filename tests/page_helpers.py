@@ -8,7 +8,7 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from lms_hooks.host import PERMISSIONS
 from lms_outcomes_plugin.host.db import HostDatabase
 from tests.reliability_helpers import ADMIN_TOKEN, Serve
 
@@ -32,6 +33,8 @@ MISSING_CHROMIUM = (
     "`chromium` package (apt-get install chromium; .ci/run does it when it is missing), or "
     f"set {CHROMIUM_ENV} to the path of a Chromium or Chrome binary."
 )
+#: The admin that ``serve`` creates on an empty database, whose token is ADMIN_TOKEN.
+ADMIN_USER_ID = 1
 #: Generous: a step waits for an import on a 2-core machine shared with other tests.
 TIMEOUT_MS = 30_000
 
@@ -71,20 +74,47 @@ class Site:
         return f"{self.serve.url}/outcomes/import"
 
     def course(self, name: str) -> int:
-        """A new course of account 1 (its admin, the token's user, may import into it): a
-        tree of its own for each test, on the server's database."""
-        # What `lms-outcomes admin course create` does, without an interpreter's start; in a
-        # thread, since Playwright's loop runs in this one.
-        async def create() -> int:
+        """A new course, in a root account of its own: a tree and an import queue of its own
+        for each test (an import a failed test leaves held blocks no other test's)."""
+        return self._host_db(self._new_course, name)
+
+    def account(self, name: str) -> int:
+        """A new root account of its own, which the token's user administers."""
+        return self._host_db(self._new_account, name)
+
+    @staticmethod
+    async def _new_account(db: HostDatabase, name: str) -> int:
+        account = await db.create_account(name)
+        await _grant_all(db, "account", account)
+        return account
+
+    @staticmethod
+    async def _new_course(db: HostDatabase, name: str) -> int:
+        course = await db.create_course(name, account_id=await db.create_account(name))
+        await _grant_all(db, "course", course)
+        return course
+
+    def _host_db(self, action: Callable[[HostDatabase, str], Awaitable[int]], name: str) -> int:
+        """``action`` on the server's host database, with the code `lms-outcomes admin` runs
+        (without an interpreter's start), in a thread: Playwright's loop holds this one."""
+
+        async def run() -> int:
             db = HostDatabase(self.db)
             await db.open()
             try:
-                return await db.create_course(name, account_id=1)
+                return await action(db, name)
             finally:
                 await db.close()
 
         with ThreadPoolExecutor(1) as thread:
-            return thread.submit(asyncio.run, create()).result()
+            return thread.submit(asyncio.run, run()).result()
+
+
+async def _grant_all(db: HostDatabase, context_type: str, context_id: int) -> None:
+    """The token's user gets every outcome permission there (a grant holds where it is
+    given: on the account, or on the course)."""
+    for permission in PERMISSIONS:
+        await db.grant(ADMIN_USER_ID, permission, context_type, context_id)
 
 
 @contextmanager

@@ -89,9 +89,9 @@ def live(page: Page) -> Any:
 def test_an_import_is_watched_live_to_100_percent_then_its_tree_shown_and_exported(
     page: Page, site: Site, gate: Path
 ) -> None:
-    course = site.course("Watched")
+    account = site.account("Watched")
     sign_in(page, site)
-    open_context(page, "Course", course)
+    open_context(page, "Account", account)
     # A format that holds after its first record until the gate opens: the page must show the
     # import running before it shows it ended.
     upload(page, "guids.json", b'["watch-a", "watch-b", "watch-c"]',
@@ -112,9 +112,9 @@ def test_an_import_is_watched_live_to_100_percent_then_its_tree_shown_and_export
     with page.expect_download() as downloading:
         page.get_by_role("button", name="Export (CSV)").click()
     download = downloading.value
-    assert download.suggested_filename == f"course_{course}_outcomes.csv"
+    assert download.suggested_filename == f"account_{account}_outcomes.csv"
     exported = Path(download.path()).read_bytes()
-    assert exported == server_bytes(site, f"/api/v1/courses/{course}/outcome_export")
+    assert exported == server_bytes(site, f"/api/v1/accounts/{account}/outcome_export")
     assert b"watch-c" in exported
 
 
