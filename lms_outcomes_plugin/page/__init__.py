@@ -22,8 +22,9 @@ FILES = {
     "import.js": "text/javascript; charset=UTF-8",
     "import.css": "text/css; charset=UTF-8",
 }
-#: Only this origin: the page's own files and the API. ``blob:`` is where downloads (the
-#: errors CSV, the export) are handed to the browser after they were fetched with the token.
+#: Only this origin: the page's own files and the API, no inline script. (``data:`` images
+#: for the empty favicon, so that the browser asks for none outside the base URL; the
+#: downloads, fetched with the token and handed over as ``blob:`` links, need no directive.)
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
