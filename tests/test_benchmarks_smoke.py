@@ -50,7 +50,8 @@ def test_the_runner_prints_its_table(backend: list[str]) -> None:
     measures = [line.split(" | ")[0].strip() for line in lines[2:]]
     assert measures == [
         "floor: csv + executemany", "import over HTTP", "dry run (then the import)",
-        f"{TINY} rows of another account during it", "re-import (all unchanged)",
+        f"{TINY} rows of another account during it", "journal: first import",
+        "journal: re-import with changes", "re-import (all unchanged)",
         "status p50 / p99 while importing", "peak RSS importing 600 rows",
         "rows/s at 200 / 400 / 600",
     ]

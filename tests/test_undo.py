@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from lms_outcomes_plugin.host.app import EmbeddedHost
 from tests.conftest import Api, World
 from tests.test_dry_run import tree_of
 from tests.toy_formats import TrapsPlugin
-from tests.tree import G, O, csv_of
+from tests.tree import G, O, Tree, csv_of
 
 FIRST = csv_of([
     G(vendor_guid="g1", title="Algebra"),
@@ -134,6 +135,41 @@ async def test_refusals_say_why(api: Api, world: World) -> None:
     assert answer.body == {"message": "Couldn't find OutcomeImport with 'id'=99999"}
     unauthenticated = await api.post(f"{imports_path(world)}/{dry['id']}/revert", token=None)
     assert unauthenticated.status == 401
+
+
+JOURNALS = ("groups", "outcomes", "links", "friendly")
+
+
+def journaled(tree: Tree, import_id: int) -> int:
+    return sum(tree.rows(f"SELECT COUNT(*) FROM lms_outcomes_journal_{table} "
+                         "WHERE outcome_import_id = ?", import_id)[0][0] for table in JOURNALS)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_journals_past_journal_days_are_dropped(
+    api: Api, world: World, tree: Tree, lms: EmbeddedHost, storage_backend: str
+) -> None:
+    old = await imported(api, world, FIRST)
+    recent = await imported(api, world, ELSEWHERE)
+    assert journaled(tree, old["id"]) == 8  # 2 groups, 3 outcomes, 3 links, each created
+    old_enough = ("'2000-01-01T00:00:00+00:00'" if storage_backend == "sqlite"
+                  else "now() - interval '31 days'")
+    await tree.write(f"UPDATE lms_outcomes_imports SET ended_at = {old_enough} WHERE id = ?",
+                     old["id"])
+    expired = (f"The change journal of import {old['id']} has expired (journals are kept for "
+               "30 days, the journal_days setting)")
+    assert await refused(api, world, old["id"]) == expired
+    # Pruning runs when the runner starts (and hourly, with the uploads'): restart the plugin.
+    await lms.shutdown()
+    await lms.open()
+    lms.make_app()
+    await lms.startup()
+
+    assert journaled(tree, old["id"]) == 0
+    assert journaled(tree, recent["id"]) == 1
+    assert tree.rows("SELECT id, journal FROM lms_outcomes_imports ORDER BY id") == [
+        (old["id"], "expired"), (recent["id"], "kept")
+    ]
 
 
 class TestWithoutJournal:
