@@ -12,7 +12,7 @@ from lms_outcomes_plugin.formats import ImportFormatRegistry
 from lms_outcomes_plugin.imports.runner import ImportRunner
 from lms_outcomes_plugin.models import Attachment, ContextRef, NewImport, OutcomeImport
 from lms_outcomes_plugin.settings import PLUGIN_NAME, PluginSettings
-from lms_outcomes_plugin.storage import Store
+from lms_outcomes_plugin.storage import KeyClaim, KeyedRequest, Store
 
 
 class OutcomesService:
@@ -64,9 +64,14 @@ class OutcomesService:
         """An upload has started (see :meth:`ImportRunner.expect_import`)."""
         self.runner.expect_import()
 
-    async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
+    async def create_import(
+        self,
+        new: NewImport,
+        attachment: Attachment,
+        key: tuple[KeyClaim, KeyedRequest] | None = None,
+    ) -> OutcomeImport:
         outcome_import = await self.store.create_import(
-            new, attachment, self.settings.max_queued_imports
+            new, attachment, self.settings.max_queued_imports, key
         )
         self.runner.wake()
         return outcome_import

@@ -66,7 +66,8 @@ class FailingPlugin:
 def plugin_settings(plugin_settings: dict) -> dict:
     CALLS.clear()
     plugins = [FailingPlugin(), LinesPlugin(), FirstPlugin(), WrapperPlugin()]
-    return {**plugin_settings, "extra_plugins": plugins}
+    # Only these: the installed distributions (contrib/*) have hooks and formats of their own.
+    return {**plugin_settings, "extra_plugins": plugins, "load_entry_points": False}
 
 
 @pytest.fixture

@@ -205,6 +205,41 @@ class FriendlyDescriptionWrite:
     description: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A create request's claim on its user's ``Idempotency-Key``: ``token`` names the request,
+    so that only it renews, releases or binds the key."""
+
+    user_id: int
+    key: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """What a keyed create request asks for; the first two known from its headers, the rest
+    once its body has been read. ``parameters`` is the canonical text of what decides the
+    import (type, encoding, dry run), ``body_sha256`` the hex digest of the file."""
+
+    context: ContextRef
+    learning_outcome_group_id: int | None
+    parameters: str | None = None
+    body_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A key held by an earlier request: still uploading while ``outcome_import_id`` is None."""
+
+    request: KeyedRequest
+    outcome_import_id: int | None
+
+
+class KeyTakenOver(Exception):
+    """The request's ``Idempotency-Key`` was taken over by another request (this one's upload
+    was judged abandoned): no import was created."""
+
+
 class ImportQueueFull(Exception):
     """The root account has as many imports waiting as it may."""
 
@@ -303,11 +338,39 @@ class Store(Protocol):
 
     # imports
     async def create_import(
-        self, new: NewImport, attachment: Attachment, max_queued: int | None = None
+        self,
+        new: NewImport,
+        attachment: Attachment,
+        max_queued: int | None = None,
+        key: tuple[KeyClaim, KeyedRequest] | None = None,
     ) -> OutcomeImport:
         """``initializing``, then the attachment stored, then ``created`` (Canvas's order).
         Raises :class:`ImportQueueFull` (and creates nothing) when the root account already
-        has ``max_queued`` imports waiting, checked in the transaction that creates it."""
+        has ``max_queued`` imports waiting, checked in the transaction that creates it. A
+        ``key`` the request reserved is bound to the import in the same transaction, with
+        the whole request it answers; :class:`KeyTakenOver` (and nothing created) when the
+        request no longer holds it."""
+        ...
+
+    async def reserve_key(
+        self,
+        claim: KeyClaim,
+        request: KeyedRequest,
+        expired_before: datetime,
+        abandoned_before: datetime,
+    ) -> StoredKey | None:
+        """Reserve the user's key for this request, in one transaction: None when it is now
+        the request's, or the key an earlier request holds. Keys created before
+        ``expired_before`` (any user's) are forgotten first, and so is this key when its
+        upload stopped without an answer (not renewed since ``abandoned_before``)."""
+        ...
+
+    async def renew_key(self, claim: KeyClaim) -> None:
+        """The claim's upload is still arriving (see ``abandoned_before``)."""
+        ...
+
+    async def release_key(self, claim: KeyClaim) -> None:
+        """The claim's request ended without an import: the key is free again."""
         ...
 
     async def count_queued_imports(self, root_account_id: int) -> int:

@@ -48,11 +48,15 @@ from lms_outcomes_plugin.storage import (
     ImportEnded,
     ImportQueueFull,
     ImportTakenOver,
+    KeyClaim,
+    KeyedRequest,
+    KeyTakenOver,
     LinkedOutcome,
     Lookup,
     OutcomeFields,
     Page,
     StoredGroup,
+    StoredKey,
     StoredLink,
     StoredOutcome,
     TreeGroup,
@@ -226,7 +230,11 @@ class SqlStore:
         return Attachment(rows[0][0], filename, content_type, size)
 
     async def create_import(
-        self, new: NewImport, attachment: Attachment, max_queued: int | None = None
+        self,
+        new: NewImport,
+        attachment: Attachment,
+        max_queued: int | None = None,
+        key: tuple[KeyClaim, KeyedRequest] | None = None,
     ) -> OutcomeImport:
         d = self.dialect
         async with self._serialized("queue") as db:
@@ -240,7 +248,53 @@ class SqlStore:
                 new.user_id, new.learning_outcome_group_id, new.encoding, new.dry_run, now, now,
             ))
             rows = await db.fetch(d(sql.QUEUE_IMPORT), (attachment.id, now, now, created[0][0]))
+            if key is not None:
+                claim, request = key
+                if not await db.execute(d(sql.BIND_KEY), (
+                    created[0][0], request.parameters, request.body_sha256,
+                    claim.user_id, claim.key, claim.token,
+                )):
+                    raise KeyTakenOver(claim.key)
         return _import_from_row(rows[0])
+
+    async def reserve_key(
+        self,
+        claim: KeyClaim,
+        request: KeyedRequest,
+        expired_before: datetime,
+        abandoned_before: datetime,
+    ) -> StoredKey | None:
+        d, now = self.dialect, self._now()
+        async with self._serialized("queue") as db:
+            await db.execute(d(sql.DELETE_EXPIRED_KEYS), (d.encode_time(expired_before),))
+            await db.execute(d(sql.DELETE_ABANDONED_KEY), (
+                claim.user_id, claim.key, d.encode_time(abandoned_before),
+            ))
+            context = request.context
+            await db.execute(d(sql.RESERVE_KEY), (
+                claim.user_id, claim.key, claim.token, context.type, context.id,
+                request.learning_outcome_group_id, now, now,
+            ))
+            [held] = await db.fetch(d(sql.SELECT_KEY), (claim.user_id, claim.key))
+        token, context_type, context_id, group_id, parameters, digest, import_id = held
+        if token == claim.token:
+            return None
+        return StoredKey(
+            KeyedRequest(ContextRef(context_type, context_id), group_id, parameters, digest),
+            import_id,
+        )
+
+    async def renew_key(self, claim: KeyClaim) -> None:
+        async with self._transaction() as db:
+            await db.execute(self.dialect(sql.TOUCH_KEY), (
+                self._now(), claim.user_id, claim.key, claim.token,
+            ))
+
+    async def release_key(self, claim: KeyClaim) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                self.dialect(sql.RELEASE_KEY), (claim.user_id, claim.key, claim.token)
+            )
 
     async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
         return _shown_import(await self._read(

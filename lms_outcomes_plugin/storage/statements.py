@@ -699,4 +699,42 @@ WHERE id = ? RETURNING {IMPORT_COLUMNS}
 EXPIRE_JOURNALS = """
 UPDATE lms_outcomes_imports SET journal = 'expired'
 WHERE journal = 'kept' AND ended_at < ? RETURNING id
+
+# --- idempotency keys ----------------------------------------------------------------------------
+
+KEY_COLUMNS = (
+    "token, context_type, context_id, learning_outcome_group_id, parameters, body_sha256, "
+    "outcome_import_id"
+)
+# params: created before (every user's keys past their day)
+DELETE_EXPIRED_KEYS = "DELETE FROM lms_outcomes_idempotency_keys WHERE created_at < ?"
+# params: user_id, key, touched before: an upload that stopped without an answer
+DELETE_ABANDONED_KEY = """
+DELETE FROM lms_outcomes_idempotency_keys
+WHERE user_id = ? AND key = ? AND outcome_import_id IS NULL AND touched_at < ?
+"""
+# params: user_id, key, token, context_type, context_id, group id, created_at, touched_at
+RESERVE_KEY = """
+INSERT INTO lms_outcomes_idempotency_keys (user_id, key, token, context_type, context_id,
+    learning_outcome_group_id, created_at, touched_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+"""
+# params: user_id, key
+SELECT_KEY = (
+    f"SELECT {KEY_COLUMNS} FROM lms_outcomes_idempotency_keys WHERE user_id = ? AND key = ?"
+)
+# params: touched_at, user_id, key, token
+TOUCH_KEY = """
+UPDATE lms_outcomes_idempotency_keys SET touched_at = ?
+WHERE user_id = ? AND key = ? AND token = ? AND outcome_import_id IS NULL
+"""
+# params: user_id, key, token
+RELEASE_KEY = """
+DELETE FROM lms_outcomes_idempotency_keys
+WHERE user_id = ? AND key = ? AND token = ? AND outcome_import_id IS NULL
+"""
+# params: import id, parameters, body_sha256, user_id, key, token
+BIND_KEY = """
+UPDATE lms_outcomes_idempotency_keys SET outcome_import_id = ?, parameters = ?, body_sha256 = ?
+WHERE user_id = ? AND key = ? AND token = ? AND outcome_import_id IS NULL
 """

@@ -44,6 +44,9 @@ from lms_outcomes_plugin.storage import (
     GroupWrite,
     ImportQueueFull,
     ImportTakenOver,
+    KeyClaim,
+    KeyedRequest,
+    KeyTakenOver,
     LinkWrite,
     Lookup,
     OutcomeFields,
@@ -194,6 +197,46 @@ class StoreConformance:
             await queue(store, max_queued=1)
         assert await store.count_queued_imports(1) == 1
         await queue(store, OTHER_ROOT, max_queued=1)  # another root account's queue
+
+    @with_open_store
+    async def test_an_idempotency_key_is_held_bound_and_forgotten(self, store: Store) -> None:
+        first, rival = KeyClaim(7, "key", "first"), KeyClaim(7, "key", "rival")
+        asked = KeyedRequest(ACCOUNT, None)
+        now = utcnow()
+        fresh = (now - timedelta(days=1), now - timedelta(minutes=2))
+        assert await store.reserve_key(first, asked, *fresh) is None
+        held = await store.reserve_key(rival, asked, *fresh)
+        assert held is not None
+        assert (held.request, held.outcome_import_id) == (asked, None)
+        assert await store.reserve_key(KeyClaim(8, "key", "other user"), asked, *fresh) is None
+
+        whole = KeyedRequest(ACCOUNT, None, '{"dry_run": false}', "ab" * 32)
+        new = NewImport(ACCOUNT, 1, "instructure_csv", user_id=7)
+        created = await store.create_import(new, await upload(store), None, (first, whole))
+        held = await store.reserve_key(rival, asked, *fresh)
+        assert held is not None
+        assert (held.request, held.outcome_import_id) == (whole, created.id)
+        # Past its day the key is free again; a released key at once.
+        later = (now + timedelta(seconds=1), now - timedelta(minutes=2))
+        assert await store.reserve_key(rival, asked, *later) is None
+        await store.release_key(rival)
+        assert await store.reserve_key(first, asked, *fresh) is None
+
+    @with_open_store
+    async def test_a_key_taken_over_creates_no_import(self, store: Store) -> None:
+        stalled, retry = KeyClaim(7, "key", "stalled"), KeyClaim(7, "key", "retry")
+        asked = KeyedRequest(ACCOUNT, None)
+        now = utcnow()
+        assert await store.reserve_key(stalled, asked, now - timedelta(days=1), now) is None
+        await store.renew_key(stalled)
+        # Renewed just now: not abandoned unless the cut-off is later than that.
+        assert await store.reserve_key(retry, asked, now - timedelta(days=1), now) is not None
+        later = utcnow() + timedelta(seconds=1)
+        assert await store.reserve_key(retry, asked, now - timedelta(days=1), later) is None
+        new = NewImport(ACCOUNT, 1, "instructure_csv", user_id=7)
+        with pytest.raises(KeyTakenOver):
+            await store.create_import(new, await upload(store), None, (stalled, asked))
+        assert await store.count_queued_imports(1) == 0
 
     @with_open_store
     async def test_a_root_account_runs_one_import_at_a_time_oldest_first(
