@@ -699,6 +699,7 @@ WHERE id = ? RETURNING {IMPORT_COLUMNS}
 EXPIRE_JOURNALS = """
 UPDATE lms_outcomes_imports SET journal = 'expired'
 WHERE journal = 'kept' AND ended_at < ? RETURNING id
+"""
 
 # --- idempotency keys ----------------------------------------------------------------------------
 
