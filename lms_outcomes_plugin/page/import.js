@@ -16,7 +16,6 @@ const state = {
   context: null, // "accounts/1"
   importJson: null, // the import shown
   pollTimer: null,
-  errorsUrl: null, // the page of errors shown
   errorLinks: {},
   errorsPage: 1,
 };
