@@ -54,9 +54,9 @@ def lms_outcomes_register_storage_backends(
 def lms_outcomes_import_finished(
     outcome_import: OutcomeImport, host: LmsHost
 ) -> Awaitable[None] | None:
-    """Called on the IOLoop each time an import ends, ``succeeded`` or ``failed``, after its
-    final state is stored. For notifications and webhooks. Implementations are called in
-    pluggy's order (wrappers included) and may be coroutines: every awaitable returned is
-    awaited. A failure is logged and never changes the import; a plain function that raises
-    also stops the implementations pluggy would call after it, so prefer coroutines, whose
-    failures are each their own."""
+    """Called on the IOLoop each time an import ends, ``succeeded``, ``failed`` or
+    ``cancelled``, after its final state is stored. For notifications and webhooks.
+    Implementations are called in pluggy's order (wrappers included) and may be coroutines:
+    every awaitable returned is awaited. A failure is logged and never changes the import; a
+    plain function that raises also stops the implementations pluggy would call after it, so
+    prefer coroutines, whose failures are each their own."""

@@ -5,6 +5,7 @@ import and undoes what it wrote, and each refusal says why."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +60,10 @@ async def reverted(api: Api, world: World, import_id: int) -> dict[str, Any]:
 
 
 async def progressed(api: Api, status: str) -> dict[str, Any]:
-    """The import once it has applied a batch."""
+    """The import once it has applied a batch (its counts show it before its progress does)."""
     for _ in range(2000):
         shown: dict[str, Any] = (await api.get(status)).body
-        if shown["progress"] > 0:
+        if shown["counts"]["rows"] > 0:
             return shown
         await asyncio.sleep(0.02)
     raise AssertionError(f"no progress: {shown}")
@@ -202,8 +203,10 @@ class TestCancel:
         path = imports_path(world)
         first = await imported(api, world, FIRST)
         before = await tree_of(api, world)
-        # Renames g1 (FIRST's) in its first batch, then holds before its third record.
-        created = await api.post_csv(f"{path}?import_type=read_all", b'["g1", "n1", "n2"]')
+        # 100,000 rows: it renames g1 (FIRST's) and adds n1 in its first batch, then holds
+        # before its third record until the gate opens.
+        guids = ["g1", *(f"n{n}" for n in range(1, 100_000))]
+        created = await api.post_csv(f"{path}?import_type=read_all", json.dumps(guids).encode())
         status = f"{path}/{created.body['id']}"
         shown = await progressed(api, status)
         assert shown["workflow_state"] == "importing"

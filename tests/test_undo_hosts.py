@@ -24,6 +24,7 @@ from tests.test_postgres_hosts import imports_on, seed_host
 CONTEXT = "accounts/1"
 #: Short, so the survivor takes the killed host's import over within seconds.
 LEASE = 2.0
+ROWS = 20_000
 TABLES = ("lms_outcomes_groups", "lms_outcomes_outcomes", "lms_outcomes_links",
           "lms_outcomes_friendly_descriptions")
 
@@ -73,13 +74,13 @@ def test_a_cancel_reaches_the_import_in_another_process_and_survives_a_kill(
         # The imports change the first one's rows (same guids, another seed) and add more.
         imported(hosts[0], OutcomesFile(1_000, seed=1, prefix="u-"))
         before = stored(tree)
-        import_id, _, other = running(hosts, OutcomesFile(100_000, seed=2, prefix="u-"))
+        import_id, _, other = running(hosts, OutcomesFile(ROWS, seed=2, prefix="u-"))
         cancelled(other, import_id)
         assert stored(tree) == before
         imported(other, OutcomesFile(1_000, seed=3, prefix="u-"))
 
         before = stored(tree)
-        import_id, owner, survivor = running(hosts, OutcomesFile(20_000, seed=4, prefix="u-"))
+        import_id, owner, survivor = running(hosts, OutcomesFile(5_000, seed=4, prefix="u-"))
         owner.kill()  # SIGKILL mid-import: the cancel is for the process that takes it over
         cancelled(survivor, import_id)
         assert stored(tree) == before
