@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= ./lms-outcomes.db
 
-.PHONY: serve test lint bench bench-postgres fuzz fuzz-takeover venv clean
+.PHONY: serve test lint bench bench-postgres fuzz fuzz-takeover screenshot venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ TAKEOVER_RUNS ?= 20
 fuzz-takeover: $(STAMP)
 	LMS_OUTCOMES_TAKEOVER_REPEAT=$(TAKEOVER_RUNS) $(BIN)/python -m pytest -q -x \
 		tests/test_takeover_windows.py tests/test_takeovers.py
+
+# docs/upload-page.png, the README's picture of the upload page: a throwaway server, Canvas's
+# scoring.csv imported through the page in the headless Chromium the tests drive.
+screenshot: $(STAMP)
+	$(BIN)/python -m tests.page_screenshot docs/upload-page.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lms_hooks.host import LmsHost
+from lms_outcomes_plugin import page
 from lms_outcomes_plugin.announcer import Announcer
 from lms_outcomes_plugin.api import export, imports, openapi, outcomes, undo
 from lms_outcomes_plugin.extensions import BackgroundTasks, Extensions, make_plugin_manager
@@ -52,7 +53,8 @@ class OutcomesService:
             (export.ROUTES, {"host": self.host, "store": self.store}),
             (openapi.ROUTES, {"host": self.host}),
         ]
-        return [(pattern, handler, kwargs) for rules, kwargs in parts for pattern, handler in rules]
+        api = [(pattern, handler, kwargs) for rules, kwargs in parts for pattern, handler in rules]
+        return api + page.ROUTES
 
     async def start(self) -> None:
         await self.store.open()

@@ -58,14 +58,17 @@ class Serve:
         storage: str | None = None,
         env: dict[str, str] | None = None,
         command: Sequence[str | Path] = (LMS_OUTCOMES,),
+        base_url: str | None = None,
     ) -> None:
         """``command`` runs the CLI (tests/takeover_faults.py wraps it); ``env`` adds to the
-        environment."""
+        environment; ``base_url`` is passed as ``--base-url`` (:attr:`url` ends with it)."""
         logs.mkdir(parents=True, exist_ok=True)
         self.stdout, self.stderr = logs / "serve.out", logs / "serve.err"
         args = [*command, "serve", "--db", str(db), "--port", "0"]
         if storage is not None:
             args += ["--storage", storage]
+        if base_url is not None:
+            args += ["--base-url", base_url]
         for setting in settings:
             args += ["--setting", setting]
         # Temporary files in the test's folder, where a test can see what a server it SIGKILLs
