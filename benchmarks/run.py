@@ -73,11 +73,14 @@ class Server:
 
 
 @contextmanager
-def serve(folder: Path, storage: str | None) -> Iterator[Server]:
-    """``lms-outcomes serve`` on a fresh database, as a user starts it."""
+def serve(folder: Path, storage: str | None, *settings: str) -> Iterator[Server]:
+    """``lms-outcomes serve`` on a fresh database, as a user starts it (``settings``: more
+    ``name=value`` plugin settings)."""
     command = [str(Path(sys.executable).parent / "lms-outcomes"), "serve",
                "--db", str(folder / "bench.db"), "--port", "0",
                "--setting", "lms_outcomes.max_upload_bytes=2000000000"]
+    for setting in settings:
+        command += ["--setting", f"lms_outcomes.{setting}"]
     if storage:
         command += ["--storage", storage]
     env = {**os.environ, "LMS_OUTCOMES_ADMIN_TOKEN": TOKEN}
@@ -334,6 +337,7 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
         steady, _ = import_file(server, main)
         large, _ = import_file(server, files[big])
         peak_mib = server.peak_rss_kib() / 1024
+    journal_first, journal_changed = journal_cost(main, folder, databases)
     rates = {small: small / quick, rows: rows / steady, big: big / large}
     spread = max(rates.values()) / min(rates.values()) - 1
     return [
@@ -350,6 +354,16 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
         ("dry run (then the import)", f"{dry:.2f} s", f"{rows / dry:,.0f} rows/s",
          f"{dry / floor_seconds:.2f}x floor, {dry / steady:.2f}x the import"),
         (f"{TINY} rows of another account during it", f"{waited:.2f} s", "", ""),
+        ("journal: first import", f"{journal_first[0]:.2f} s",
+         f"{journal_first[1]:.2f} s without",
+         _verdict(journal_first[0] / journal_first[1] <= JOURNAL_TARGET,
+                  f"{journal_first[0] / journal_first[1]:.2f}x journal_days 0 "
+                  f"(<= {JOURNAL_TARGET}x)")),
+        ("journal: re-import with changes", f"{journal_changed[0]:.2f} s",
+         f"{journal_changed[1]:.2f} s without",
+         _verdict(journal_changed[0] / journal_changed[1] <= JOURNAL_TARGET,
+                  f"{journal_changed[0] / journal_changed[1]:.2f}x journal_days 0 "
+                  f"(<= {JOURNAL_TARGET}x)")),
         ("re-import (all unchanged)", f"{again:.2f} s", f"{rows / again:,.0f} rows/s",
          _verdict(again / first <= 1.5, f"{again / first:.2f}x first (<= 1.5x)")
          if on_sqlite is None else
@@ -432,6 +446,34 @@ def dry_run_beside(server: Server, path: Path, small: Path, folder: Path) -> tup
     waited, _ = import_file(server, tiny, account=account)
     runner.join()
     return timed[0], waited
+
+
+#: What the change journal may cost an import, against the same import without it.
+JOURNAL_TARGET = 1.25
+
+
+def journal_cost(
+    path: Path, folder: Path, databases: Databases, rounds: int = 2
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The import of ``path`` into an empty tree, then of the same rows all changed (another
+    seed: every title and description differs), with the journal and with ``journal_days=0``:
+    a new server for each, taken in turns ``rounds`` times, the best of each kept (this shared
+    machine's noise is larger than the difference). Seconds: (with, without) for each."""
+    count = sum(1 for _ in path.open("rb")) - 1
+    prefix = path.name.removeprefix("outcomes-").split(".")[0]
+    changed = write(count, folder / "changed.csv", seed=2, prefix=f"r{prefix}-")
+    best: dict[str, tuple[float, float]] = {}
+    for turn in range(rounds):
+        for name, settings in (("on", ()), ("off", ("journal_days=0",))):
+            run = folder / f"journal-{name}-{turn}"
+            run.mkdir()
+            with serve(run, databases.storage(), *settings) as server:
+                first, _ = import_file(server, path)
+                again, done = import_file(server, changed)
+            assert done["counts"]["outcomes"]["updated"] > 0, done["counts"]  # type: ignore[index]
+            kept = best.get(name, (first, again))
+            best[name] = (min(kept[0], first), min(kept[1], again))
+    return ((best["on"][0], best["off"][0]), (best["on"][1], best["off"][1]))
 
 
 def _new_account(folder: Path) -> int:

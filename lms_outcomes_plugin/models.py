@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-ImportState = Literal["initializing", "created", "importing", "succeeded", "failed"]
+ImportState = Literal[
+    "initializing", "created", "importing", "succeeded", "failed", "cancelled"
+]
+#: The states an import ends in.
+ENDED_STATES = ("succeeded", "failed", "cancelled")
+#: The import type of a revert (an import of its own, with no upload).
+REVERT = "revert"
+#: What an import's change journal is: ``kept`` (its writes were journaled), ``off`` (it ran
+#: with ``journal_days`` 0), ``expired`` (pruned); None before it ran.
+JournalState = Literal["kept", "off", "expired"]
 
 #: Canvas keeps stored error messages to 255 characters.
 MAX_ERROR_LENGTH = 255
@@ -90,6 +99,12 @@ class OutcomeImport:
     warnings: tuple[tuple[int, str], ...] = field(default=())
     counts: ImportCounts = field(default_factory=lambda: ImportCounts())
     dry_run: bool = False
+    #: A revert: the import it reverts. A reverted import: its revert (queued or done).
+    reverts: int | None = None
+    reverted_by: int | None = None
+    #: A DELETE asked for the import to stop (it ends ``cancelled``).
+    cancel_requested: bool = False
+    journal: JournalState | None = None
 
     @property
     def context(self) -> ContextRef:
@@ -110,6 +125,9 @@ class OutcomeImport:
             "warnings": [[row, message] for row, message in self.warnings],
             "counts": self.counts.as_json(),
             "dry_run": self.dry_run,
+            "reverts": self.reverts,
+            "reverted_by": self.reverted_by,
+            "cancel_requested": self.cancel_requested,
         }
 
 
@@ -168,6 +186,20 @@ class ImportCounts:
 def _changes_json(counts: ChangeCounts) -> dict[str, int]:
     return {"created": counts.created, "updated": counts.updated,
             "unchanged": counts.unchanged, "deleted": counts.deleted}
+
+
+class RevertRefused(Exception):
+    """An import cannot be reverted; the message says why (the API answers 409 with it)."""
+
+
+def revert_blocked(blocker: int) -> str:
+    return (f"Import {blocker} of this root account changed the same rows later and is not "
+            "reverted: revert it first")
+
+
+def journal_expired(import_id: int, days: float) -> str:
+    return (f"The change journal of import {import_id} has expired (journals are kept for "
+            f"{days:g} days, the journal_days setting)")
 
 
 def cut_message(message: str) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from lms_hooks.host import LmsHost
-from lms_outcomes_plugin.api import imports, openapi, outcomes
+from lms_outcomes_plugin.api import imports, openapi, outcomes, undo
 from lms_outcomes_plugin.extensions import Extensions, make_plugin_manager
 from lms_outcomes_plugin.formats import ImportFormatRegistry
 from lms_outcomes_plugin.imports.runner import ImportRunner
-from lms_outcomes_plugin.models import Attachment, NewImport, OutcomeImport
+from lms_outcomes_plugin.models import Attachment, ContextRef, NewImport, OutcomeImport
 from lms_outcomes_plugin.settings import PLUGIN_NAME, PluginSettings
 from lms_outcomes_plugin.storage import Store
 
@@ -37,9 +37,11 @@ class OutcomesService:
         return self.extensions.formats
 
     def routes(self) -> list[tuple[Any, ...]]:
+        import_parts = {"host": self.host, "store": self.store, "settings": self.settings,
+                        "formats": self.formats, "queue": self}
         parts: list[tuple[list[tuple[str, Any]], dict[str, Any]]] = [
-            (imports.ROUTES, {"host": self.host, "store": self.store, "settings": self.settings,
-                              "formats": self.formats, "queue": self}),
+            (imports.ROUTES, import_parts),
+            (undo.ROUTES, import_parts),
             (outcomes.ROUTES, {"host": self.host, "store": self.store}),
             (openapi.ROUTES, {"host": self.host}),
         ]
@@ -65,3 +67,17 @@ class OutcomesService:
         )
         self.runner.wake()
         return outcome_import
+
+    async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
+        revert = await self.store.queue_revert(new, target)
+        self.runner.wake()
+        return revert
+
+    async def cancel_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
+        """A created import ends at once (and is reported as ended); an importing one is
+        asked to stop."""
+        found = await self.store.cancel_import(context, import_id)
+        if found is not None and found.workflow_state == "cancelled":
+            self.runner.wake()
+            await self.extensions.import_finished(found)
+        return found

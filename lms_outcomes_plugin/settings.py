@@ -47,6 +47,9 @@ class PluginSettings:
     import_stall_seconds: float = 600.0
     #: Days an upload is kept once its import has ended (the import's record stays).
     keep_uploads_days: float = 30.0
+    #: Days an ended import's change journal is kept, so that it can be reverted; 0 turns
+    #: journaling off (nothing can then be reverted, and imports cost no journal writes).
+    journal_days: float = 30.0
     #: Imports a root account may have waiting; past it, a create is refused (429).
     max_queued_imports: int = 100
     #: Seconds shutdown waits for running imports to reach a batch boundary before it cancels
@@ -74,5 +77,10 @@ class PluginSettings:
         for key in positive:
             if key in values and (not isinstance(values[key], int) or values[key] < 1):
                 raise SettingsError(f"setting {key!r} must be a positive integer")
+        journal_days = values.get("journal_days", 0)
+        if isinstance(journal_days, bool) or not isinstance(journal_days, int | float) or (
+            journal_days < 0
+        ):
+            raise SettingsError("setting 'journal_days' must be a number of days, 0 or more")
         backend = {key: value for key, value in raw.items() if key not in known}
         return cls(**values, backend=backend)

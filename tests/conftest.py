@@ -245,12 +245,13 @@ class Api:
         return await self.post(path, body=body, headers=headers, **kwargs)
 
     async def wait_for_import(self, path: str, seconds: float = 20.0) -> Response:
-        """Poll an import's status until it is ``succeeded`` or ``failed``."""
+        """Poll an import's status until it has ended (``succeeded``, ``failed`` or
+        ``cancelled``)."""
         deadline = asyncio.get_running_loop().time() + seconds
         while True:
             response = await self.get(path)
             assert response.status == 200, response.body
-            if response.body["workflow_state"] in ("succeeded", "failed"):
+            if response.body["workflow_state"] in ("succeeded", "failed", "cancelled"):
                 return response
             assert asyncio.get_running_loop().time() < deadline, f"still {response.body}"
             await asyncio.sleep(0.02)

@@ -29,9 +29,9 @@ from tests.store_tables import Tree
 LMS_OUTCOMES = Path(sys.executable).parent / "lms-outcomes"
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SERVING = re.compile(r"lms-outcomes serving on (http://\S+?)/?$", re.MULTILINE)
-ENDED = ("succeeded", "failed")
+ENDED = ("succeeded", "failed", "cancelled")
 #: Where each state is in the lifecycle: an import's state never goes back.
-STATE_RANK = {"created": 0, "importing": 1, "succeeded": 2, "failed": 2}
+STATE_RANK = {"created": 0, "importing": 1, "succeeded": 2, "failed": 2, "cancelled": 2}
 #: The calculation method of the rows that must end as row errors, and Canvas's message for them.
 BOGUS_METHOD = "bogus_method"
 BOGUS_METHOD_ERROR = (

@@ -52,7 +52,8 @@ def test_the_runner_prints_its_table(backend: list[str]) -> None:
     assert measures == [
         f"floor: csv + {'COPY' if backend else 'executemany'}", *on_sqlite,
         "import over HTTP", "dry run (then the import)",
-        f"{TINY} rows of another account during it", "re-import (all unchanged)",
+        f"{TINY} rows of another account during it", "journal: first import",
+        "journal: re-import with changes", "re-import (all unchanged)",
         "status p50 / p99 while importing", "status vs /users/self, req/s (wrk -c10)",
         "peak RSS importing 600 rows", "rows/s at 200 / 400 / 600",
     ]

@@ -25,6 +25,9 @@ IMPORT_KEYS = {
     "warnings",
     "counts",
     "dry_run",
+    "reverts",
+    "reverted_by",
+    "cancel_requested",
 }
 
 

@@ -6,7 +6,8 @@ are CSV imports over HTTP of a few rows naming a handful of groups and outcomes:
 ``canvas_outcome_group:<id>`` / ``canvas_outcome:<id>`` (the context's root group included),
 with parents, moves, deletions, resurrections, ``course_id`` rows and target groups. After every
 import the tree must be sound (:meth:`TreeMachine.check`), and re-importing the file must change
-nothing.
+nothing. A step may also revert the latest import not yet reverted: the store and the read API
+must then be exactly as before that import.
 
 The server runs in its own process so that an import that never ends (a walk round a cycle of
 groups) can be stopped: the example fails, and the next one starts a new server on a new store.
@@ -31,7 +32,7 @@ from typing import Any
 
 from hypothesis import currently_in_test_context, note
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, rule
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from lms_outcomes_plugin.host.db import HostDatabase
 from tests.reliability_helpers import Serve
@@ -157,6 +158,7 @@ class Stats:
     imports: int = 0
     reimports: int = 0
     dry_runs: int = 0
+    reverts: int = 0
     refused_targets: int = 0
     rows: int = 0
     row_errors: int = 0
@@ -167,7 +169,8 @@ class Stats:
         common = sorted(self.messages.items(), key=lambda item: -item[1])[:6]
         return (
             f"{self.examples} examples, {self.imports} imports ({self.reimports} re-imports, "
-            f"{self.dry_runs} dry runs, {self.refused_targets} refused targets), "
+            f"{self.dry_runs} dry runs, {self.reverts} reverts, "
+            f"{self.refused_targets} refused targets), "
             f"{self.rows} rows, {self.row_errors} row errors, {self.restarts} server restarts, "
             f"{seconds:.1f} s; most common errors: "
             + "; ".join(f"{count}x {message}" for message, count in common)
@@ -261,6 +264,16 @@ async def _create_world(db: Path, number: int) -> World:
 
 
 @dataclass(frozen=True)
+class Imported:
+    """A real import that may be reverted, and the tree before it (in the store, and as the
+    read API showed it)."""
+
+    status_path: str
+    stored_before: list[list[tuple[Any, ...]]]
+    read_before: list[Any]
+
+
+@dataclass(frozen=True)
 class Done:
     """An import as it ended: its errors, the groups it wrote, and the tree after it."""
 
@@ -279,6 +292,9 @@ class TreeMachine(RuleBasedStateMachine):
         self.prefix = f"w{self.world.account}-"
         self.note(f"world: {self.world}")
         self.check()  # the reads create each context's root group
+        #: The imports not reverted, latest last.
+        self.revertable: list[Imported] = []
+        self.read = self.read_snapshot()
 
     # Hypothesis reserves ``target`` for bundles: the target group is ``into``.
     @rule(context=contexts_strategy, into=targets_strategy, rows=rows_strategy(),
@@ -311,6 +327,26 @@ class TreeMachine(RuleBasedStateMachine):
         if _retires_across_batches(rows):
             before, after = _without_times(before), _without_times(after)
         assert after == before, _changes(before, after)
+
+    @precondition(lambda self: bool(self.revertable))
+    @rule()
+    def revert_latest(self) -> None:
+        """Revert the latest import not reverted: nothing later blocks it, and the tree is then
+        exactly as before it, in the store and through the read API (timestamps included)."""
+        latest = self.revertable.pop()
+        self.note(f"POST {latest.status_path}/revert")
+        status, queued = self.harness.request(
+            "POST", f"{latest.status_path}/revert", self.world.token)
+        assert status == 200, (status, queued)
+        revert_path = latest.status_path.rsplit("/", 1)[0] + f"/{queued['id']}"
+        ended = self._wait(revert_path)
+        assert (ended["workflow_state"], ended["processing_errors"]) == ("succeeded", []), ended
+        self.harness.stats.reverts += 1
+        self.check()
+        after = self.snapshot()
+        assert after == latest.stored_before, _changes(latest.stored_before, after)
+        self.read = self.read_snapshot()
+        assert self.read == latest.read_before
 
     def note(self, text: str) -> None:
         """Shown with a falsifying example (printed when the machine runs outside one)."""
@@ -405,6 +441,7 @@ class TreeMachine(RuleBasedStateMachine):
         """POST the file, wait for its end and check the tree."""
         harness, token = self.harness, self.world.token
         query = "?dry_run=true" if dry_run else ""
+        stored_before = [] if dry_run else self.snapshot()
         status, created = harness.request("POST", path + query, token, body)
         assert status == 200, (status, created, harness.tracebacks())
         harness.stats.imports += 1
@@ -422,6 +459,9 @@ class TreeMachine(RuleBasedStateMachine):
         self.check()
         status, group_ids = harness.request("GET", f"{status_path}/created_group_ids", token)
         assert status == 200, group_ids
+        if not dry_run:
+            self.revertable.append(Imported(status_path, stored_before, self.read))
+            self.read = self.read_snapshot()
         return Done(errors, sorted(group_ids), self.snapshot(), ended["counts"])
 
     def _wait(self, path: str) -> dict[str, Any]:
@@ -476,6 +516,18 @@ class TreeMachine(RuleBasedStateMachine):
                 seen.add(child["id"])
                 queue.append(child["id"])
         assert seen == expected, f"read {sorted(seen)}, stored {sorted(expected)}"
+
+    def read_snapshot(self) -> list[Any]:
+        """Every context's groups and links (outcomes in full) as the read API answers."""
+        shown = []
+        for name in self.world.contexts:
+            base = self.world.path(name)
+            for route in ("outcome_groups?per_page=100",
+                          "outcome_group_links?outcome_style=full&per_page=100"):
+                status, body = self.harness.request("GET", f"{base}/{route}", self.world.token)
+                assert status == 200, body
+                shown.append(body)
+        return shown
 
     def snapshot(self) -> list[list[tuple[Any, ...]]]:
         """The world's rows with their updated_at (an unchanged object keeps it), without the

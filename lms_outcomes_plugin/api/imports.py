@@ -130,6 +130,25 @@ class ImportHandler(ApiHandler):
         self.store, self.plugin_settings = store, settings
         self.formats, self.queue = formats, queue
 
+    async def find_import(
+        self,
+        segment: str,
+        context_id: str,
+        import_id: str,
+        permissions: tuple[str, ...] = (IMPORT_OUTCOMES, MANAGE_OUTCOMES),
+    ) -> OutcomeImport:
+        await self.authorize(segment, context_id, *permissions)
+        context = ContextRef.of(self.context)
+        store = self.store
+        if import_id == "latest":
+            found = await store.get_latest_import(context)
+        else:
+            key = parse_id(import_id)
+            found = await store.get_import(context, key) if key else None
+        if found is None:
+            self.fail(404, {"message": f"Couldn't find OutcomeImport with 'id'={import_id}"})
+        return found
+
     async def import_json(self, outcome_import: OutcomeImport) -> dict[str, Any]:
         body = outcome_import.as_json()
         if outcome_import.user_id is not None:
@@ -389,24 +408,12 @@ class CreateImportHandler(ImportHandler):
 
 
 class ShowImportHandler(ImportHandler):
-    """``GET /api/v1/:context/outcome_imports/:id`` (``:id`` may be ``latest``)."""
+    """``GET /api/v1/:context/outcome_imports/:id`` (``:id`` may be ``latest``); its route is
+    ``api.undo``'s, which adds ``DELETE``."""
 
     async def get(self, segment: str, context_id: str, import_id: str) -> None:
         outcome_import = await self.find_import(segment, context_id, import_id)
         self.send_json(await self.import_json(outcome_import))
-
-    async def find_import(self, segment: str, context_id: str, import_id: str) -> OutcomeImport:
-        await self.authorize(segment, context_id, IMPORT_OUTCOMES, MANAGE_OUTCOMES)
-        context = ContextRef.of(self.context)
-        store = self.store
-        if import_id == "latest":
-            found = await store.get_latest_import(context)
-        else:
-            key = parse_id(import_id)
-            found = await store.get_import(context, key) if key else None
-        if found is None:
-            self.fail(404, {"message": f"Couldn't find OutcomeImport with 'id'={import_id}"})
-        return found
 
 
 class CreatedGroupIdsHandler(ShowImportHandler):
@@ -479,7 +486,6 @@ def _codec_name(charset: str) -> str:
 
 ROUTES = [
     (rf"{CONTEXT}/outcome_imports(?:/group/([^/]+))?", CreateImportHandler),
-    (rf"{CONTEXT}/outcome_imports/([^/]+)", ShowImportHandler),
     (rf"{CONTEXT}/outcome_imports/([^/]+)/created_group_ids", CreatedGroupIdsHandler),
     (rf"{CONTEXT}/outcome_imports/([^/]+)/errors", ImportErrorsHandler),
     (rf"{CONTEXT}/outcome_imports/([^/]+)/errors\.csv", ImportErrorsCsvHandler),

@@ -25,10 +25,10 @@ from lms_outcomes_plugin.formats import FormatOptions, ImportFormatRegistry
 from lms_outcomes_plugin.imports.engine import ImportStopped, run_import
 from lms_outcomes_plugin.imports.parsing import Parsers
 from lms_outcomes_plugin.imports.scope import ImportCannotRun, ImportScope
-from lms_outcomes_plugin.models import OutcomeImport, utcnow
+from lms_outcomes_plugin.models import REVERT, OutcomeImport, utcnow
 from lms_outcomes_plugin.records import DataFormatError
 from lms_outcomes_plugin.settings import PluginSettings
-from lms_outcomes_plugin.storage import ImportTakenOver, Store
+from lms_outcomes_plugin.storage import ImportCancelled, ImportTakenOver, Store
 
 log = logging.getLogger("lms_outcomes_plugin.imports")
 
@@ -117,13 +117,18 @@ class ImportRunner:
                 await self._keep_leases()
                 while not self._stopping:
                     claim = uuid.uuid4().hex
-                    if (claimed := await self._store.claim_next_import(claim)) is None:
+                    claimed = await self._store.claim_next_import(claim, self._journaling)
+                    if claimed is None:
                         break
                     self._spawn(claimed, claim)
             except Exception:
                 log.exception("claiming imports failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
+
+    @property
+    def _journaling(self) -> bool:
+        return self._settings.journal_days > 0
 
     async def _keep_leases(self) -> None:
         """Renew the leases of this runner's runs; take over imports whose run stopped renewing
@@ -148,7 +153,8 @@ class ImportRunner:
                 task.cancel()
 
     async def _prune_uploads(self) -> None:
-        """Once an hour (and at start): delete uploads older than keep_uploads_days."""
+        """Once an hour (and at start): delete uploads older than keep_uploads_days, and the
+        change journals of imports that ended more than journal_days ago."""
         now = asyncio.get_running_loop().time()
         if now - self._uploads_pruned_at < UPLOAD_PRUNING_INTERVAL:
             return
@@ -157,6 +163,10 @@ class ImportRunner:
         if deleted := await self._store.delete_old_uploads(kept_from):
             log.info("deleted %d upload(s) older than %s days", deleted,
                      self._settings.keep_uploads_days)
+        journals_from = utcnow() - timedelta(days=self._settings.journal_days)
+        if expired := await self._store.delete_old_journals(journals_from):
+            log.info("dropped the change journals of %d import(s) older than %s days", expired,
+                     self._settings.journal_days)
 
     def _spawn(self, outcome_import: OutcomeImport, claim: str) -> None:
         task = asyncio.create_task(
@@ -180,7 +190,13 @@ class ImportRunner:
         log.info("import %d started (%s)", import_id, outcome_import.import_type)
         finish = self._store.finish_import
         try:
-            await self._apply(outcome_import, claim)
+            if outcome_import.cancel_requested or outcome_import.import_type == REVERT:
+                finished = await self._undo(outcome_import, claim)
+            else:
+                await self._apply(outcome_import, claim)
+                finished = await finish(import_id, claim, "succeeded")
+        except ImportCancelled as cancelled:
+            finished = cancelled.outcome_import
         except ImportStopped:
             await self._store.requeue_import(import_id, claim)
             log.info("import %d stopped by shutdown; it will resume at the next start", import_id)
@@ -207,13 +223,20 @@ class ImportRunner:
             finished = await finish(
                 import_id, claim, "failed", [(1, UNEXPECTED_ERROR.format(report))]
             )
-        else:
-            finished = await finish(import_id, claim, "succeeded")
         if finished is None:
             log.warning(TAKEN_OVER, import_id)
             return
         log.info("import %d ended %s", import_id, finished.workflow_state)
         await self._on_finished(finished)
+
+    async def _undo(self, outcome_import: OutcomeImport, claim: str) -> OutcomeImport | None:
+        """A revert, or a run of an import that was asked to cancel (after a takeover): each
+        one transaction of the store's."""
+        if outcome_import.cancel_requested:
+            return await self._store.cancel_run(outcome_import.id, claim)
+        return await self._store.revert_import(
+            outcome_import.id, claim, self._settings.journal_days
+        )
 
     async def _report_stalled(self, outcome_import: OutcomeImport) -> None:
         failed = await self._store.get_import(outcome_import.context, outcome_import.id)

@@ -185,6 +185,24 @@ class ImportQueueFull(Exception):
     """The root account has as many imports waiting as it may."""
 
 
+class ImportCancelled(Exception):
+    """A cancel was asked for: the store has undone what the run wrote (through the journal)
+    and ended the import ``cancelled``, in the transaction that found the request; the run
+    stops."""
+
+    def __init__(self, outcome_import: OutcomeImport) -> None:
+        super().__init__(outcome_import.id)
+        self.outcome_import = outcome_import
+
+
+class ImportEnded(Exception):
+    """The import has already ended: it cannot be cancelled."""
+
+    def __init__(self, outcome_import: OutcomeImport) -> None:
+        super().__init__(outcome_import.id)
+        self.outcome_import = outcome_import
+
+
 class ImportTakenOver(Exception):
     """The run no longer owns the import (its lease lapsed and it was taken over, or the
     watchdog failed it); the transaction wrote nothing, and the run must write nothing more."""
@@ -305,11 +323,48 @@ class Store(Protocol):
         """The most recently *started* import of exactly this context."""
         ...
 
-    async def claim_next_import(self, runner: str) -> OutcomeImport | None:
+    async def claim_next_import(
+        self, runner: str, journal: bool = True
+    ) -> OutcomeImport | None:
         """Move the oldest ``created`` import whose root account has none ``importing`` to
         ``importing``, owned by ``runner``, and make it its context's latest; ``None`` when
         none may start. ``runner`` is a token new to this claim: every write of the run it
-        starts names it, and is refused once the run no longer owns the import."""
+        starts names it, and is refused once the run no longer owns the import. ``journal``:
+        the run's batches journal what they change (an import journaled before stays so)."""
+        ...
+
+    async def cancel_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
+        """Cancel the import of exactly ``context``: a ``created`` one ends ``cancelled`` at
+        once (what an earlier run of it wrote is undone), an ``importing`` one gets
+        ``cancel_requested`` (its run sees it at its next batch or its finish; a takeover
+        hands it to the next run, which undoes instead). Raises :class:`ImportEnded` for one
+        that has ended; ``None`` when there is no such import."""
+        ...
+
+    async def cancel_run(self, import_id: int, runner: str) -> OutcomeImport | None:
+        """Undo what the import's runs wrote and end it ``cancelled``, if ``runner`` owns it
+        (None otherwise): for a claimed import that was already asked to cancel."""
+        ...
+
+    async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
+        """Queue a revert of import ``target`` (``new.import_type`` is ``revert``), and mark
+        the target ``reverted_by`` it, in one transaction. Raises
+        :class:`~lms_outcomes_plugin.models.RevertRefused` when the target is already
+        reverted or a later import of its root account that is in effect changed its rows."""
+        ...
+
+    async def revert_import(
+        self, import_id: int, runner: str, journal_days: float
+    ) -> OutcomeImport | None:
+        """Run the revert ``import_id`` in one transaction: its target's rows get their
+        before-images back (rows it created go), and the revert ends ``succeeded``; or it
+        fails with the reason (a later import now blocks it, the journal expired), its target
+        no longer reverted. None when ``runner`` no longer owns it."""
+        ...
+
+    async def delete_old_journals(self, ended_before: datetime) -> int:
+        """Drop the change journals of imports that ended before ``ended_before`` (they can no
+        longer be reverted); returns how many imports."""
         ...
 
     async def heartbeat(self, runners: Sequence[str]) -> None:

@@ -25,15 +25,20 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from lms_outcomes_plugin.dbutil import apply_migrations
 from lms_outcomes_plugin.models import (
+    ENDED_STATES,
     ERRORS_SHOWN,
     WARNINGS_SHOWN,
     Attachment,
+    ChangeCounts,
     ContextRef,
     ImportCounts,
     ImportState,
     NewImport,
     OutcomeImport,
+    RevertRefused,
     cut_message,
+    journal_expired,
+    revert_blocked,
     utcnow,
 )
 from lms_outcomes_plugin.storage import (
@@ -41,6 +46,8 @@ from lms_outcomes_plugin.storage import (
     Existing,
     FriendlyDescriptionWrite,
     GroupWrite,
+    ImportCancelled,
+    ImportEnded,
     ImportQueueFull,
     ImportTakenOver,
     LinkedOutcome,
@@ -268,12 +275,16 @@ class SqlStore:
                 return
             after = (rows[-1][0], rows[-1][1])
 
-    async def claim_next_import(self, runner: str) -> OutcomeImport | None:
+    async def claim_next_import(
+        self, runner: str, journal: bool = True
+    ) -> OutcomeImport | None:
         d = self.dialect
         claims: list[str] = []
         async with self._for_claims("claim", claims) as db:
             now = self._now()  # once the connection is ours: a wait must not date the start
-            rows = await db.fetch(d(sql.CLAIM_IMPORT), (now, now, runner, now, now))
+            rows = await db.fetch(d(sql.CLAIM_IMPORT), (
+                now, now, runner, now, now, "kept" if journal else "off"
+            ))
             if not rows:
                 return None
             claimed = rows[0]
@@ -306,11 +317,129 @@ class SqlStore:
             rows = await db.fetch(
                 self.dialect(sql.FINISH_IMPORT), (state, now, now, state, import_id, runner)
             )
+            if rows:
+                await self._insert_errors(db, import_id, errors, failure=state == "failed")
+                claims.append(runner)
+        if not rows:  # taken over, or a cancel came after the last batch
+            return await self.cancel_run(import_id, runner)
+        return _import_from_row(rows[0])
+
+    # undo: cancel and revert -----------------------------------------------------------------
+
+    async def cancel_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
+        d = self.dialect
+        # The tree's lock first, then the import's row, as a batch takes them.
+        async with self._serialized("tree") as db:
+            rows = await db.fetch(d(sql.LOCK_IMPORT), (import_id, context.type, context.id))
             if not rows:
                 return None
-            await self._insert_errors(db, import_id, errors, failure=state == "failed")
-            claims.append(runner)
+            found = _import_from_row(rows[0])
+            if found.workflow_state in ENDED_STATES:
+                raise ImportEnded(found)
+            if found.workflow_state == "created":
+                return await self._cancel(db, found.id)
+            await db.execute(d(sql.REQUEST_CANCEL), (self._now(), import_id))
+        return await self.get_import(context, import_id)
+
+    async def cancel_run(self, import_id: int, runner: str) -> OutcomeImport | None:
+        claims = [runner]
+        async with self._for_claims("cancel", claims, self._serialized("tree")) as db:
+            owned = await db.fetch(self.dialect(sql.OWN_IMPORT), (import_id, runner))
+            if not owned or not owned[0][1]:
+                claims.clear()
+                return None
+            return await self._cancel(db, import_id)
+
+    async def _cancel(self, db: Connection, import_id: int) -> OutcomeImport:
+        """Undo what the import wrote and end it cancelled, in the caller's transaction (which
+        holds the tree's lock and the import's row). A cancelled revert no longer reverts."""
+        await self._restore(db, import_id)
+        await self._forget_journals(db, [import_id])
+        await db.execute(self.dialect(sql.UNREVERT), (import_id,))
+        now = self._now()
+        rows = await db.fetch(self.dialect(sql.END_CANCELLED), (now, now, import_id))
         return _import_from_row(rows[0])
+
+    async def _restore(self, db: Connection, import_id: int) -> ImportCounts:
+        """Put back the rows the import changed and remove those it created; what it did is
+        counted as a revert's counts (``updated``: put back, ``deleted``: removed)."""
+        q = self.dialect
+        restored = [await db.execute(q(statement), (import_id,)) for statement in sql.RESTORE]
+        removed = [await db.execute(q(statement), (import_id,))
+                   for statement in sql.REMOVE_CREATED]
+        links, friendly, outcomes, groups = (a + b for a, b in zip(restored, removed, strict=True))
+        return ImportCounts(
+            rows=links + friendly + outcomes + groups,
+            groups=ChangeCounts(updated=restored[3], deleted=removed[3]),
+            outcomes=ChangeCounts(updated=restored[2], deleted=removed[2]),
+            links_created=0,
+            links_deleted=removed[0],
+        )
+
+    async def _forget_journals(self, db: Connection, import_ids: list[int]) -> None:
+        ids = json.dumps(import_ids)
+        for statement in sql.FORGET_JOURNAL:
+            await db.execute(self.dialect(statement), (ids,))
+
+    async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
+        d = self.dialect
+        async with self._serialized("queue") as db:
+            [(blocker,)] = await db.fetch(d(sql.REVERT_BLOCKER), (target,))
+            if blocker is not None:
+                raise RevertRefused(revert_blocked(blocker))
+            now = self._now()
+            rows = await db.fetch(d(sql.INSERT_REVERT), (
+                new.context.type, new.context.id, new.root_account_id, new.user_id, target,
+                now, now, now,
+            ))
+            revert = _import_from_row(rows[0])
+            if not await db.execute(d(sql.MARK_REVERTED), (revert.id, target)):
+                raise RevertRefused(f"Import {target} is already reverted")
+        return revert
+
+    async def revert_import(
+        self, import_id: int, runner: str, journal_days: float
+    ) -> OutcomeImport | None:
+        d = self.dialect
+        claims = [runner]
+        async with self._for_claims("revert", claims, self._serialized("tree")) as db:
+            owned = await db.fetch(d(sql.OWN_IMPORT), (import_id, runner))
+            if not owned:
+                claims.clear()
+                return None
+            if owned[0][1]:
+                return await self._cancel(db, import_id)
+            target = owned[0][3]
+            refusal = await self._revert_refusal(db, target, journal_days)
+            if refusal is None:
+                counts = await self._restore(db, target)
+                await self._forget_journals(db, [target])
+                now = self._now()
+                rows = await db.fetch(d(sql.END_REVERT), (
+                    _counts_json(counts), now, now, import_id
+                ))
+                return _import_from_row(rows[0])
+            await db.execute(d(sql.UNREVERT), (import_id,))
+        return await self.finish_import(import_id, runner, "failed", [(1, refusal)])
+
+    async def _revert_refusal(
+        self, db: Connection, target: int, journal_days: float
+    ) -> str | None:
+        """Why the target cannot be reverted now, as the revert runs (None: it can)."""
+        rows = await db.fetch(self.dialect(sql.SELECT_IMPORT_BY_ID), (target,))
+        if rows[0][19] != "kept":
+            return journal_expired(target, journal_days)
+        [(blocker,)] = await db.fetch(self.dialect(sql.REVERT_BLOCKER), (target,))
+        return None if blocker is None else revert_blocked(blocker)
+
+    async def delete_old_journals(self, ended_before: datetime) -> int:
+        async with self._transaction() as db:
+            rows = await db.fetch(
+                self.dialect(sql.EXPIRE_JOURNALS), (self.dialect.encode_time(ended_before),)
+            )
+            if rows:
+                await self._forget_journals(db, [row[0] for row in rows])
+        return len(rows)
 
     async def requeue_import(self, import_id: int, runner: str) -> None:
         claims: list[str] = []
@@ -325,7 +454,9 @@ class SqlStore:
         async with self._for_claims("takeover", claims) as db:
             # Locked first, and decided on as the lock found them: see statements.LOCK_LAPSED.
             lapsed = await db.fetch(d(sql.LOCK_LAPSED), (d.lease_cutoff(lease),))
-            failing = [row[0] for row in lapsed if row[2] >= MAX_TAKEOVERS]
+            # One asked to cancel is requeued however often it was taken over: the next run
+            # undoes it (SqlStore.cancel_run) rather than import.
+            failing = [row[0] for row in lapsed if row[2] >= MAX_TAKEOVERS and not row[3]]
             if failing:
                 now = self._now()
                 await db.execute(d(sql.FAIL_LAPSED), (now, now, json.dumps(failing)))
@@ -333,7 +464,7 @@ class SqlStore:
                     await self._insert_errors(
                         db, import_id, [(1, TAKEN_OVER_TOO_OFTEN)], failure=True
                     )
-            await self._requeue(db, [row[0] for row in lapsed if row[2] < MAX_TAKEOVERS],
+            await self._requeue(db, [row[0] for row in lapsed if row[0] not in failing],
                                 takeovers=1)
             claims.extend(row[1] for row in lapsed if row[1] is not None)
         return len(lapsed)
@@ -464,10 +595,19 @@ class SqlStore:
 
     @asynccontextmanager
     async def batch(self, import_id: int, runner: str) -> AsyncIterator[SqlBatch]:
+        cancelled = None
         async with self._for_claims("batch", [runner], self._serialized("tree")) as db:
-            if not await db.fetch(self.dialect(sql.OWN_IMPORT), (import_id, runner)):
+            owned = await db.fetch(self.dialect(sql.OWN_IMPORT), (import_id, runner))
+            if not owned:
                 raise ImportTakenOver(import_id)
-            yield self._batch_of(db)
+            if owned[0][1]:  # a cancel was asked for: undo, in this transaction, and stop
+                cancelled = await self._cancel(db, import_id)
+            else:
+                tx = self._batch_of(db)
+                tx.journal = owned[0][2] == "kept"
+                yield tx
+        if cancelled is not None:
+            raise ImportCancelled(cancelled)
 
     @asynccontextmanager
     async def dry_run(self) -> AsyncIterator[SqlBatch]:
@@ -495,6 +635,8 @@ class SqlBatch:
         self._sql = store.dialect
         #: In :meth:`SqlStore.dry_run`: apply writes only the tree (see there).
         self.dry_run = False
+        #: The run journals what it changes (see statements.JOURNAL_GROUPS).
+        self.journal = False
 
     async def reserve_ids(self, groups: int, outcomes: int) -> tuple[list[int], list[int]]:
         raise NotImplementedError
@@ -577,9 +719,13 @@ class SqlBatch:
 
     async def apply(self, batch: BatchWrite) -> None:
         now = self._store._now()
+        if self.journal:
+            await self._journal_before(batch)
         await self._apply_groups(batch, now)
         await self._apply_outcomes(batch, now)
         await self._apply_links(batch, now)
+        if self.journal:
+            await self._journal_created(batch)
         if self.dry_run:
             return
         changed = await self._db.execute(
@@ -591,6 +737,31 @@ class SqlBatch:
             raise ImportTakenOver(batch.import_id)
         await self._store._insert_errors(self._db, batch.import_id, batch.errors)
         await self._store._insert_warnings(self._db, batch.import_id, batch.warnings)
+
+    async def _journal_before(self, batch: BatchWrite) -> None:
+        """The before-image of every row the batch changes, one statement per table (rows it
+        creates are journaled as not existing; links and descriptions it creates, whose ids
+        the database gives, by :meth:`_journal_created`)."""
+        db, q, stamp = self._db, self._sql, batch.import_id
+        groups = {g.id for g in batch.groups} | batch.deleted_groups
+        if groups:
+            await db.execute(q(sql.JOURNAL_GROUPS), (stamp, json.dumps(sorted(groups))))
+        if batch.outcomes:
+            ids = json.dumps([o.id for o in batch.outcomes])
+            await db.execute(q(sql.JOURNAL_OUTCOMES), (stamp, ids))
+        if batch.links or batch.unlinks:
+            await db.execute(q(sql.JOURNAL_LINKS), (
+                stamp, json.dumps(sorted(batch.unlinks)), stamp, _link_pairs(batch),
+            ))
+        if batch.friendly_descriptions:
+            await db.execute(q(sql.JOURNAL_FRIENDLY), (stamp, _friendly_keys(batch)))
+
+    async def _journal_created(self, batch: BatchWrite) -> None:
+        db, q, stamp = self._db, self._sql, batch.import_id
+        if batch.links:
+            await db.execute(q(sql.JOURNAL_NEW_LINKS), (stamp, _link_pairs(batch)))
+        if any(f.description is not None for f in batch.friendly_descriptions):
+            await db.execute(q(sql.JOURNAL_NEW_FRIENDLY), (stamp, _friendly_keys(batch)))
 
     async def _apply_groups(self, batch: BatchWrite, now: Any) -> None:
         # New groups first (a parent before its children, in row order), so that an updated
@@ -704,7 +875,20 @@ def _import_from_row(
         warnings=tuple((r, m) for r, m in warnings),
         counts=ImportCounts.from_json(json.loads(row[14])) if row[14] else ImportCounts(),
         dry_run=bool(row[15]),
+        reverts=row[16],
+        reverted_by=row[17],
+        cancel_requested=bool(row[18]),
+        journal=row[19],
     )
+
+
+def _link_pairs(batch: BatchWrite) -> str:
+    return json.dumps([[link.group_id, link.outcome_id] for link in batch.links])
+
+
+def _friendly_keys(batch: BatchWrite) -> str:
+    return json.dumps([[f.context.type, f.context.id, f.outcome_id]
+                       for f in batch.friendly_descriptions])
 
 
 def _counts_json(counts: ImportCounts | None) -> str | None:

@@ -224,7 +224,8 @@ WHERE context_type = ? AND context_id = ? AND workflow_state = 'active'
 IMPORT_COLUMNS = (
     "id, context_type, context_id, root_account_id, import_type, user_id, "
     "learning_outcome_group_id, workflow_state, progress, attachment_id, created_at, "
-    "updated_at, ended_at, encoding, counts, dry_run"
+    "updated_at, ended_at, encoding, counts, dry_run, reverts, reverted_by, cancel_requested, "
+    "journal"
 )
 # params: filename, content_type, size, storage_key, created_at
 INSERT_ATTACHMENT = """
@@ -250,6 +251,8 @@ SELECT_IMPORT = f"""
 SELECT {IMPORT_COLUMNS} FROM lms_outcomes_imports
 WHERE id = ? AND context_type = ? AND context_id = ? AND workflow_state != 'initializing'
 """
+# params: id
+SELECT_IMPORT_BY_ID = f"SELECT {IMPORT_COLUMNS} FROM lms_outcomes_imports WHERE id = ?"
 # params: context_type, context_id
 SELECT_LATEST_IMPORT = f"""
 SELECT {IMPORT_COLUMNS} FROM lms_outcomes_imports WHERE id = (
@@ -317,10 +320,13 @@ ORDER BY row, id LIMIT ?
 # Each claim names its run with a token of its own (``runner_id``), never reused: every write of
 # the run checks it, so a run whose import was taken over cannot write again, even when its own
 # process claims the import anew.
-# params: started_at, updated_at, runner_id, heartbeat_at, progressed_at
+# A run journals its writes when the claim says so; an import whose earlier run journaled keeps
+# doing so (a revert needs every write of it).
+# params: started_at, updated_at, runner_id, heartbeat_at, progressed_at, journal
 CLAIM_IMPORT = f"""
 UPDATE lms_outcomes_imports SET workflow_state = 'importing', started_at = {{clock}},
-    updated_at = ?, runner_id = ?, heartbeat_at = {{clock}}, progressed_at = ?
+    updated_at = ?, runner_id = ?, heartbeat_at = {{clock}}, progressed_at = ?,
+    journal = CASE WHEN journal = 'kept' THEN 'kept' ELSE ? END
 WHERE id = (
     SELECT i.id FROM lms_outcomes_imports i
     WHERE i.workflow_state = 'created'
@@ -350,17 +356,20 @@ WHERE id IN (SELECT id FROM lms_outcomes_imports
 RETURNING runner_id
 """
 # The first statement of a batch's transaction: the run still owns the import, and holds its
-# row until the batch commits, so no takeover can decide on the import in between.
+# row until the batch commits, so no takeover can decide on the import in between. It also
+# says whether a cancel was asked for (the batch then undoes the run instead) and whether the
+# run journals its writes.
 # params: id, runner_id
 OWN_IMPORT = """
-SELECT id FROM lms_outcomes_imports
+SELECT id, cancel_requested, journal, reverts FROM lms_outcomes_imports
 WHERE id = ? AND runner_id = ? AND workflow_state = 'importing' {lock}
 """
+# An import asked to cancel does not finish: it is undone instead (SqlStore.cancel_run).
 # params: state, ended_at, updated_at, state, id, runner_id
 FINISH_IMPORT = f"""
 UPDATE lms_outcomes_imports SET workflow_state = ?, ended_at = {{clock}}, updated_at = ?,
     progress = CASE WHEN ? = 'succeeded' THEN 100 ELSE progress END
-WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'
+WHERE id = ? AND runner_id = ? AND workflow_state = 'importing' AND NOT cancel_requested
 RETURNING {IMPORT_COLUMNS}
 """
 # The batch's row is already the run's (OWN_IMPORT); still checked, as every write of a run is.
@@ -377,7 +386,7 @@ WHERE id = ? AND runner_id = ? AND workflow_state = 'importing'
 # newest version), so nothing is deleted on a lease that a commit has just renewed.
 # params: the lease cutoff
 LOCK_LAPSED = """
-SELECT id, runner_id, takeovers FROM lms_outcomes_imports
+SELECT id, runner_id, takeovers, cancel_requested FROM lms_outcomes_imports
 WHERE workflow_state = 'importing' AND (heartbeat_at IS NULL OR heartbeat_at < {lease_cutoff})
 ORDER BY id {lock}
 """
@@ -451,3 +460,189 @@ VALUES (?, ?, ?, ?, TRUE, ?, ?) ON CONFLICT DO NOTHING
 """
 SELECT_GROUP = f"SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups WHERE id = ?"
 SELECT_OUTCOME = f"SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes WHERE id = ?"
+
+
+# --- the change journal, revert and cancel -----------------------------------------------------
+# Each batch of a journaled run writes the before-image of every row it is about to change, in
+# its own transaction and before the change, one statement per table (``existed`` FALSE: the
+# row is the import's own). ON CONFLICT DO NOTHING keeps a row's first image per import: a run
+# started again after a takeover finds its first run's writes. (``WHERE TRUE``: SQLite reads
+# ``ON`` after a join as the join's.)
+# params: import id, JSON [group id, ...]
+JOURNAL_GROUPS = """
+INSERT INTO lms_outcomes_journal_groups (outcome_import_id, id, existed, parent_id, title,
+    sort_title, description, workflow_state, stamp, updated_at)
+SELECT CAST(? AS BIGINT), k.value, g.id IS NOT NULL, g.parent_id, g.title, g.sort_title,
+    g.description, g.workflow_state, g.outcome_import_id, g.updated_at
+FROM ({ids}) AS k LEFT JOIN lms_outcomes_groups g ON g.id = k.value
+WHERE TRUE ON CONFLICT DO NOTHING
+"""
+# params: import id, JSON [outcome id, ...]
+JOURNAL_OUTCOMES = """
+INSERT INTO lms_outcomes_journal_outcomes (outcome_import_id, id, existed, title, sort_title,
+    description, display_name, calculation_method, calculation_int, mastery_points,
+    points_possible, ratings, workflow_state, stamp, updated_at)
+SELECT CAST(? AS BIGINT), k.value, o.id IS NOT NULL, o.title, o.sort_title, o.description,
+    o.display_name, o.calculation_method, o.calculation_int, o.mastery_points,
+    o.points_possible, o.ratings, o.workflow_state, o.outcome_import_id, o.updated_at
+FROM ({ids}) AS k LEFT JOIN lms_outcomes_outcomes o ON o.id = k.value
+WHERE TRUE ON CONFLICT DO NOTHING
+"""
+_LINK_PAIRS = """{json_rows} AS k JOIN lms_outcomes_links l
+    ON l.group_id = CAST(k.value ->> 0 AS BIGINT)
+    AND l.outcome_id = CAST(k.value ->> 1 AS BIGINT)"""
+# Links retired by id and links made by (group, outcome): those that exist before the batch.
+# params: import id, JSON [link id, ...], import id, JSON [[group id, outcome id], ...]
+JOURNAL_LINKS = f"""
+INSERT INTO lms_outcomes_journal_links (outcome_import_id, id, existed, workflow_state,
+    updated_at)
+SELECT CAST(? AS BIGINT), l.id, TRUE, l.workflow_state, l.updated_at FROM lms_outcomes_links l
+WHERE l.id IN ({{ids}})
+UNION
+SELECT CAST(? AS BIGINT), l.id, TRUE, l.workflow_state, l.updated_at FROM {_LINK_PAIRS}
+WHERE TRUE ON CONFLICT DO NOTHING
+"""
+# After the batch's links: those it created (the others were journaled before).
+# params: import id, JSON [[group id, outcome id], ...]
+JOURNAL_NEW_LINKS = f"""
+INSERT INTO lms_outcomes_journal_links (outcome_import_id, id, existed)
+SELECT CAST(? AS BIGINT), l.id, FALSE FROM {_LINK_PAIRS}
+WHERE TRUE ON CONFLICT DO NOTHING
+"""
+_FRIENDLY_KEYS = """{json_rows} AS k JOIN lms_outcomes_friendly_descriptions f
+    ON f.context_type = k.value ->> 0 AND f.context_id = CAST(k.value ->> 1 AS BIGINT)
+    AND f.outcome_id = CAST(k.value ->> 2 AS BIGINT)"""
+# params: import id, JSON [[context type, context id, outcome id], ...]
+JOURNAL_FRIENDLY = f"""
+INSERT INTO lms_outcomes_journal_friendly (outcome_import_id, id, existed, description,
+    workflow_state, updated_at)
+SELECT CAST(? AS BIGINT), f.id, TRUE, f.description, f.workflow_state, f.updated_at
+FROM {_FRIENDLY_KEYS}
+WHERE TRUE ON CONFLICT DO NOTHING
+"""
+# params: import id, JSON [[context type, context id, outcome id], ...]
+JOURNAL_NEW_FRIENDLY = f"""
+INSERT INTO lms_outcomes_journal_friendly (outcome_import_id, id, existed)
+SELECT CAST(? AS BIGINT), f.id, FALSE FROM {_FRIENDLY_KEYS}
+WHERE TRUE ON CONFLICT DO NOTHING
+"""
+
+# Undoing an import (a revert, or a cancelled run): every row it changed gets its before-image
+# back, then the rows it created go, links and descriptions before the outcomes and groups they
+# name. Set-based: a fixed number of statements, whatever the import's size.
+# params: import id (each)
+RESTORE = (
+    """UPDATE lms_outcomes_links SET workflow_state = j.workflow_state,
+    updated_at = j.updated_at
+FROM lms_outcomes_journal_links j
+WHERE j.outcome_import_id = ? AND j.existed AND lms_outcomes_links.id = j.id""",
+    """UPDATE lms_outcomes_friendly_descriptions SET description = j.description,
+    workflow_state = j.workflow_state, updated_at = j.updated_at
+FROM lms_outcomes_journal_friendly j
+WHERE j.outcome_import_id = ? AND j.existed AND lms_outcomes_friendly_descriptions.id = j.id""",
+    """UPDATE lms_outcomes_outcomes SET title = j.title, sort_title = j.sort_title,
+    description = j.description, display_name = j.display_name,
+    calculation_method = j.calculation_method, calculation_int = j.calculation_int,
+    mastery_points = j.mastery_points, points_possible = j.points_possible,
+    ratings = j.ratings, workflow_state = j.workflow_state, outcome_import_id = j.stamp,
+    updated_at = j.updated_at
+FROM lms_outcomes_journal_outcomes j
+WHERE j.outcome_import_id = ? AND j.existed AND lms_outcomes_outcomes.id = j.id""",
+    """UPDATE lms_outcomes_groups SET parent_id = j.parent_id, title = j.title,
+    sort_title = j.sort_title, description = j.description,
+    workflow_state = j.workflow_state, outcome_import_id = j.stamp, updated_at = j.updated_at
+FROM lms_outcomes_journal_groups j
+WHERE j.outcome_import_id = ? AND j.existed AND lms_outcomes_groups.id = j.id""",
+)
+REMOVE_CREATED = (
+    """DELETE FROM lms_outcomes_links WHERE id IN (SELECT id FROM lms_outcomes_journal_links
+    WHERE outcome_import_id = ? AND NOT existed)""",
+    """DELETE FROM lms_outcomes_friendly_descriptions WHERE id IN (
+    SELECT id FROM lms_outcomes_journal_friendly WHERE outcome_import_id = ? AND NOT existed)""",
+    """DELETE FROM lms_outcomes_outcomes WHERE id IN (SELECT id FROM lms_outcomes_journal_outcomes
+    WHERE outcome_import_id = ? AND NOT existed)""",
+    """DELETE FROM lms_outcomes_groups WHERE id IN (SELECT id FROM lms_outcomes_journal_groups
+    WHERE outcome_import_id = ? AND NOT existed)""",
+)
+# params: JSON [import id, ...]
+FORGET_JOURNAL = tuple(
+    f"DELETE FROM lms_outcomes_journal_{table} WHERE outcome_import_id IN ({{ids}})"
+    for table in ("groups", "outcomes", "links", "friendly")
+)
+
+
+def _overlap(table: str) -> str:
+    """A later import (``i``) changed a row the target (``t``) changed."""
+    return f"""EXISTS (SELECT 1 FROM lms_outcomes_journal_{table} b
+        JOIN lms_outcomes_journal_{table} a ON a.outcome_import_id = t.id AND a.id = b.id
+        WHERE b.outcome_import_id = i.id)"""
+
+
+def _depends(table: str, tree: str, column: str, created: str) -> str:
+    """A row a later import (``i``) wrote names (``column``) a row the target created."""
+    return f"""EXISTS (SELECT 1 FROM lms_outcomes_journal_{table} b
+        JOIN {tree} r ON r.id = b.id
+        JOIN lms_outcomes_journal_{created} a ON a.outcome_import_id = t.id
+            AND a.id = r.{column} AND NOT a.existed
+        WHERE b.outcome_import_id = i.id)"""
+
+
+# The first import of the target's root account after it, in effect (not a dry run, a revert,
+# cancelled or reverted), that changed a row the target changed or wrote a row that names one
+# the target created (a group under one of its groups, a link into one).
+# params: target import id
+REVERT_BLOCKER = f"""
+WITH t AS (SELECT id, root_account_id FROM lms_outcomes_imports WHERE id = ?)
+SELECT MIN(i.id) FROM lms_outcomes_imports i, t
+WHERE i.root_account_id = t.root_account_id AND i.id > t.id AND NOT i.dry_run
+    AND i.import_type != 'revert' AND i.reverted_by IS NULL
+    AND i.workflow_state IN ('importing', 'succeeded', 'failed')
+    AND ({_overlap("groups")} OR {_overlap("outcomes")} OR {_overlap("links")}
+        OR {_overlap("friendly")}
+        OR {_depends("groups", "lms_outcomes_groups", "parent_id", "groups")}
+        OR {_depends("links", "lms_outcomes_links", "group_id", "groups")}
+        OR {_depends("links", "lms_outcomes_links", "outcome_id", "outcomes")}
+        OR {_depends("friendly", "lms_outcomes_friendly_descriptions", "outcome_id",
+                     "outcomes")})
+"""
+# params: id, context_type, context_id
+LOCK_IMPORT = f"""
+SELECT {IMPORT_COLUMNS} FROM lms_outcomes_imports
+WHERE id = ? AND context_type = ? AND context_id = ? AND workflow_state != 'initializing' {{lock}}
+"""
+# params: updated_at, id
+REQUEST_CANCEL = """
+UPDATE lms_outcomes_imports SET cancel_requested = TRUE, updated_at = ?
+WHERE id = ? AND workflow_state = 'importing'
+"""
+# An import ends cancelled (once what it wrote is undone). params: ended_at, updated_at, id
+END_CANCELLED = f"""
+UPDATE lms_outcomes_imports SET workflow_state = 'cancelled', cancel_requested = TRUE,
+    ended_at = {{clock}}, updated_at = ?
+WHERE id = ? RETURNING {IMPORT_COLUMNS}
+"""
+# A revert that failed or was cancelled no longer reverts its target. params: revert's id
+UNREVERT = "UPDATE lms_outcomes_imports SET reverted_by = NULL WHERE reverted_by = ?"
+# params: context_type, context_id, root_account_id, user_id, reverts, created_at, updated_at,
+#         queued_at
+INSERT_REVERT = f"""
+INSERT INTO lms_outcomes_imports (context_type, context_id, root_account_id, import_type,
+    user_id, reverts, workflow_state, progress, created_at, updated_at, queued_at)
+VALUES (?, ?, ?, 'revert', ?, ?, 'created', 0, ?, ?, ?) RETURNING {IMPORT_COLUMNS}
+"""
+# params: revert's id, target's id
+MARK_REVERTED = """
+UPDATE lms_outcomes_imports SET reverted_by = ? WHERE id = ? AND reverted_by IS NULL
+"""
+# A revert ends once its target's rows are back. params: counts, ended_at, updated_at, id
+END_REVERT = f"""
+UPDATE lms_outcomes_imports SET workflow_state = 'succeeded', progress = 100, counts = ?,
+    ended_at = {{clock}}, updated_at = ?
+WHERE id = ? RETURNING {IMPORT_COLUMNS}
+"""
+# Journals of imports that ended before a moment are dropped; their imports cannot be reverted
+# any more. params: ended before
+EXPIRE_JOURNALS = """
+UPDATE lms_outcomes_imports SET journal = 'expired'
+WHERE journal = 'kept' AND ended_at < ? RETURNING id
+"""
