@@ -51,7 +51,9 @@ POSTGRESQL = Dialect(
         "texts": "SELECT value FROM jsonb_array_elements_text(?::JSONB)",
         "json_rows": "jsonb_array_elements(?::JSONB)",
         "greatest": "GREATEST",
-        "skip_locked": "FOR UPDATE SKIP LOCKED",
+        # NO KEY UPDATE: import rows are only updated, never their keys, and a run's
+        # key-share locks (its objects name its import) must not hide it from its heartbeat.
+        "skip_locked": "FOR NO KEY UPDATE SKIP LOCKED",
         "lock": "FOR UPDATE",
         # The server's clock, read as the statement runs (the parameter is not used): an import
         # that starts once another has ended, seen from any process, starts after that end;
@@ -359,6 +361,8 @@ class PgBatch(SqlBatch):
     COPYed into their tables, changes and links arrive as arrays and are applied with one
     ``UPDATE ... FROM unnest(...)`` or ``INSERT ... SELECT`` each. Row by row (``executemany``)
     the server's per-row work made PostgreSQL three times slower than SQLite."""
+
+    _db: PgConnection
 
     async def reserve_ids(self, groups: int, outcomes: int) -> tuple[list[int], list[int]]:
         rows = await self._db.fetch(RESERVE_IDS, (groups, outcomes))
