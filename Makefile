@@ -12,9 +12,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall whenever the project's metadata changes.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
+# The separate distributions in contrib/ (each a folder with its own pyproject.toml) are installed
+# beside the project, editable, as a third party's would be: found through their entry points.
+CONTRIB := $(wildcard contrib/*/pyproject.toml)
+
+# Reinstall whenever the project's metadata or any contrib distribution's changes.
+$(STAMP): pyproject.toml $(CONTRIB) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres]' \
+		$(foreach project,$(CONTRIB),-e $(dir $(project)))
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -81,6 +81,11 @@ class GroupRecord:
     course_id: str | None = None
     #: Informational (an export artefact); Canvas quotes it in "not found" messages.
     canvas_id: str | None = None
+    #: The file holds all of this group: once every record is applied, the groups below it and
+    #: the links below it to outcomes of the importing context that the import did not process
+    #: are deleted (an outcome with its last link), as if rows had deleted them. For a format
+    #: that always sends a whole framework, whose new version may drop items it cannot name.
+    prune: bool = False
 
 
 @_pickled_as_fields

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from lms_hooks.host import LmsHost
+from lms_outcomes_plugin.announcer import Announcer
 from lms_outcomes_plugin.api import imports, openapi, outcomes, undo
-from lms_outcomes_plugin.extensions import Extensions, make_plugin_manager
+from lms_outcomes_plugin.extensions import BackgroundTasks, Extensions, make_plugin_manager
 from lms_outcomes_plugin.formats import ImportFormatRegistry
 from lms_outcomes_plugin.imports.runner import ImportRunner
 from lms_outcomes_plugin.models import Attachment, ContextRef, NewImport, OutcomeImport
 from lms_outcomes_plugin.settings import PLUGIN_NAME, PluginSettings
-from lms_outcomes_plugin.storage import Store
+from lms_outcomes_plugin.storage import KeyClaim, KeyedRequest, Store
 
 
 class OutcomesService:
@@ -28,9 +29,14 @@ class OutcomesService:
         self.store: Store = self.extensions.storage_backends.create(
             self.settings.storage_url, self.settings.backend
         )
-        self.runner = ImportRunner(
-            self.store, host, self.formats, self.settings, self.extensions.import_finished
+        # The runner only wakes the announcer: extensions hear of ends from the store.
+        self.announcer = Announcer(
+            self.store, self.extensions.import_finished, self.settings.poll_interval
         )
+        self.runner = ImportRunner(
+            self.store, host, self.formats, self.settings, self.announcer.import_ended
+        )
+        self.background: BackgroundTasks | None = None
 
     @property
     def formats(self) -> ImportFormatRegistry:
@@ -50,20 +56,33 @@ class OutcomesService:
     async def start(self) -> None:
         await self.store.open()
         await self.runner.start()
+        self.announcer.start()
+        self.background = self.extensions.start_background_tasks(self.store)
 
     async def stop(self) -> None:
+        timeout = self.settings.shutdown_timeout
         try:
             await self.runner.stop()
         finally:
-            await self.store.close()
+            try:  # extensions' tasks stop even when the runner's stop failed
+                await self.announcer.stop(timeout)
+                if self.background is not None:
+                    await self.background.stop(timeout)
+            finally:
+                await self.store.close()
 
     def expect_import(self) -> None:
         """An upload has started (see :meth:`ImportRunner.expect_import`)."""
         self.runner.expect_import()
 
-    async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
+    async def create_import(
+        self,
+        new: NewImport,
+        attachment: Attachment,
+        key: tuple[KeyClaim, KeyedRequest] | None = None,
+    ) -> OutcomeImport:
         outcome_import = await self.store.create_import(
-            new, attachment, self.settings.max_queued_imports
+            new, attachment, self.settings.max_queued_imports, key
         )
         self.runner.wake()
         return outcome_import

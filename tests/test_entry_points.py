@@ -150,6 +150,7 @@ def test_a_misspelled_hook_in_a_distribution_stops_the_plugin_at_start(site: Pat
     assert str(raised.value) == (
         f"unknown hook 'lms_outcomes_register_import_format' in plugin "
         f"{sys.modules['typo_outcomes']!r}; the lms_outcomes hooks are: "
-        "lms_outcomes_import_finished, lms_outcomes_register_import_formats, "
+        "lms_outcomes_background_tasks, lms_outcomes_import_finished, "
+        "lms_outcomes_register_import_formats, "
         "lms_outcomes_register_storage_backends"
     )

@@ -45,6 +45,7 @@ def test_hooks_were_found() -> None:
         "lms_outcomes_register_import_formats",
         "lms_outcomes_register_storage_backends",
         "lms_outcomes_import_finished",
+        "lms_outcomes_background_tasks",
     }
 
 

@@ -188,3 +188,26 @@ class NoticingPlugin:
     @hookimpl
     def lms_outcomes_register_import_formats(self, registry: Any) -> None:
         registry.add(NoticingFormat())
+
+
+class TreeLinesFormat:
+    """``import_type=tree_lines``: one object a line, ``KIND GUID [PARENT ...]`` with the guid as
+    its title; KIND ``group``, ``outcome``, or ``whole`` (a group whose record says ``prune``)."""
+
+    name = "tree_lines"
+
+    def parse(self, source: BinaryIO, options: FormatOptions) -> Iterator[ParsedItem]:
+        for row, line in enumerate(source, start=1):
+            kind, guid, *parents = line.decode().split()
+            if kind == "outcome":
+                yield OutcomeRecord(row=row, vendor_guid=guid, title=guid,
+                                    parent_guids=tuple(parents))
+            else:
+                yield GroupRecord(row=row, vendor_guid=guid, title=guid,
+                                  parent_guids=tuple(parents), prune=kind == "whole")
+
+
+class TreeLinesPlugin:
+    @hookimpl
+    def lms_outcomes_register_import_formats(self, registry: Any) -> None:
+        registry.add(TreeLinesFormat())

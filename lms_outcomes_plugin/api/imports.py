@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
+import json
 import mimetypes
+import re
+import secrets
+import time
 from contextlib import aclosing
+from datetime import timedelta
 from encodings import normalize_encoding
 from encodings.aliases import aliases
 from typing import Any, Protocol
@@ -29,9 +35,18 @@ from lms_outcomes_plugin.models import (
     ContextRef,
     NewImport,
     OutcomeImport,
+    utcnow,
 )
 from lms_outcomes_plugin.settings import PluginSettings
-from lms_outcomes_plugin.storage import AttachmentWriter, ImportQueueFull, Store
+from lms_outcomes_plugin.storage import (
+    AttachmentWriter,
+    ImportQueueFull,
+    KeyClaim,
+    KeyedRequest,
+    KeyTakenOver,
+    Store,
+    StoredKey,
+)
 
 RAW_UPLOAD_EXTENSIONS = {"text/plain": "csv", "text/csv": "csv"}
 DEFAULT_FILENAME = "outcome_import.csv"
@@ -50,6 +65,14 @@ CHARSET_CODECS = {
 }
 #: Errors read per query while errors.csv streams.
 ERRORS_CSV_CHUNK = 1000
+#: An ``Idempotency-Key``: 1 to 255 visible ASCII characters (as Stripe's).
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+#: How long a key answers with the import its first request created.
+KEY_LIFETIME = timedelta(hours=24)
+#: A first request renews its key this often while its body arrives; one not renewed for
+#: KEY_ABANDONED_AFTER stopped without an answer (its process died), and frees the key.
+KEY_RENEWAL_SECONDS = 30.0
+KEY_ABANDONED_AFTER = timedelta(seconds=120)
 
 
 class ImportQueue(Protocol):
@@ -58,8 +81,14 @@ class ImportQueue(Protocol):
     def expect_import(self) -> None:
         """An upload has started: get ready to parse it."""
 
-    async def create_import(self, new: NewImport, attachment: Attachment) -> OutcomeImport:
-        """Queue the import (ImportQueueFull past the root account's limit)."""
+    async def create_import(
+        self,
+        new: NewImport,
+        attachment: Attachment,
+        key: tuple[KeyClaim, KeyedRequest] | None = None,
+    ) -> OutcomeImport:
+        """Queue the import (ImportQueueFull past the root account's limit), binding the
+        request's ``Idempotency-Key`` to it."""
         ...
 
 
@@ -74,11 +103,22 @@ class UploadRefused(Exception):
 class Upload:
     """One create request's body on its way into the store's attachment space: whole (a raw
     upload) or the ``attachment`` part of a multipart form, counted against the cap as it
-    arrives (chunked bodies declare no length). Nothing stays behind unless it is committed."""
+    arrives (chunked bodies declare no length). Nothing stays behind unless it is committed.
 
-    def __init__(self, writer: AttachmentWriter, form: MultipartUpload | None, cap: int) -> None:
+    Without a writer the file is only counted and hashed (a keyed request answered by an
+    earlier import's). ``digest`` is the file's SHA-256 when asked for (not the multipart
+    body's: a client's retry may choose another boundary)."""
+
+    def __init__(
+        self,
+        writer: AttachmentWriter | None,
+        form: MultipartUpload | None,
+        cap: int,
+        digest: bool = False,
+    ) -> None:
         self.writer, self.form, self.cap = writer, form, cap
         self.received = 0
+        self.digest = hashlib.sha256() if digest else None
         #: Committed or discarded: nothing more to do with the writer.
         self.settled = False
         # Writes, the commit and the abort take turns: no part file appears after an abort.
@@ -94,11 +134,17 @@ class Upload:
             raise UploadRefused(400, {"error": str(limit)}) from None
         except FormParserError:
             raise UploadRefused(400, {"error": INVALID_MULTIPART}) from None
+        if self.digest is not None:
+            for piece in pieces:
+                self.digest.update(piece)
+        if self.writer is None:
+            return
         async with self._turn:
             for piece in pieces:
                 await self.writer.write(piece)
 
     async def commit(self, filename: str, content_type: str) -> Attachment:
+        assert self.writer is not None
         async with self._turn:
             attachment = await self.writer.commit(filename, content_type)
             self.settled = True
@@ -111,6 +157,8 @@ class Upload:
             tornado.ioloop.IOLoop.current().add_callback(self._abort)
 
     async def _abort(self) -> None:
+        if self.writer is None:
+            return
         async with self._turn:
             await self.writer.abort()
 
@@ -192,6 +240,11 @@ class CreateImportHandler(ImportHandler):
     """
 
     upload: Upload | None = None
+    #: The request's claim on its ``Idempotency-Key``, until an import is created with it.
+    key_claim: KeyClaim | None = None
+    key_renewed_at = 0.0
+    #: The key's earlier request, whose import answers this one if it asks the same.
+    replayed: StoredKey | None = None
     #: Set once the request was answered while its body was still arriving.
     refused = False
     #: Set when post() starts: Tornado calls it only once the whole body was read.
@@ -214,9 +267,15 @@ class CreateImportHandler(ImportHandler):
         if form is None:
             self._check_charset()
         self.target_group_id = await self._target_group(group_id)
-        await self._check_queue()
+        await self._reserve_key()
+        if self.replayed is None:
+            await self._check_queue()
         self._check_content_length()
-        self.upload = Upload(self.store.attachment_writer(), form, self._cap)
+        keyed = "Idempotency-Key" in self.request.headers
+        if self.replayed is not None:
+            self.upload = Upload(None, form, self._cap, digest=True)
+            return
+        self.upload = Upload(self.store.attachment_writer(), form, self._cap, digest=keyed)
         self.queue.expect_import()
 
     def _check_header_size(self) -> None:
@@ -297,6 +356,50 @@ class CreateImportHandler(ImportHandler):
             self.fail(404, errors.NOT_FOUND)
         return group.id
 
+    async def _reserve_key(self) -> None:
+        """An ``Idempotency-Key`` is the user's for a day: reserve it for this request, or
+        find the earlier request's import. While that request still uploads: 409; when it
+        was made in another context or for another target group: 422 before the body is read
+        (the parameters and the file are compared once it has been)."""
+        key = self.request.headers.get("Idempotency-Key")
+        if key is None:
+            return
+        if not IDEMPOTENCY_KEY.fullmatch(key):
+            self.fail(400, {"error": "Invalid Idempotency-Key: it must be 1 to 255 visible "
+                                     "ASCII characters"})
+        claim = KeyClaim(self.user.id, key, secrets.token_hex(16))
+        request = KeyedRequest(ContextRef.of(self.context), self.target_group_id)
+        now = utcnow()
+        held = await self.store.reserve_key(
+            claim, request, now - KEY_LIFETIME, now - KEY_ABANDONED_AFTER
+        )
+        if held is None:
+            self.key_claim, self.key_renewed_at = claim, time.monotonic()
+            return
+        if held.outcome_import_id is None:
+            self.fail(409, {"errors": [{"message": (
+                "A request with this Idempotency-Key is still uploading; retry once it has "
+                "been answered"
+            )}]})
+        self.replayed = held
+        self._check_same_request(held.request, request)
+
+    def _check_same_request(self, held: KeyedRequest, request: KeyedRequest) -> None:
+        """422 naming the first thing in which ``request`` differs from the key's first one
+        (the parameters and the file only once both are known)."""
+        differences = (
+            ("context", held.context != request.context),
+            ("target group", held.learning_outcome_group_id != request.learning_outcome_group_id),
+            ("import_type, encoding or dry_run", request.parameters is not None
+                and held.parameters != request.parameters),
+            ("file", request.body_sha256 is not None and held.body_sha256 != request.body_sha256),
+        )
+        for what, differs in differences:
+            if differs:
+                self.fail(422, {"errors": [{"message": (
+                    f"This Idempotency-Key was used for a different request (another {what})"
+                )}]})
+
     async def _check_queue(self) -> None:
         """Past ``max_queued_imports`` waiting in the root account: 429 before the body is
         read. post() checks again as it queues, where concurrent uploads are counted too."""
@@ -340,6 +443,15 @@ class CreateImportHandler(ImportHandler):
             # rather than read the rest; raising here instead would only be logged.
             self.refused = True
             self.send_json(refused.body, refused.status)
+            return
+        if self.key_claim is not None:
+            await self._renew_key(self.key_claim)
+
+    async def _renew_key(self, claim: KeyClaim) -> None:
+        now = time.monotonic()
+        if now - self.key_renewed_at >= KEY_RENEWAL_SECONDS:
+            self.key_renewed_at = now
+            await self.store.renew_key(claim)
 
     def finish(self, chunk: str | bytes | dict[Any, Any] | None = None) -> asyncio.Future[None]:
         # An answer before the whole body was read (any refusal of prepare() or _refuse, a
@@ -358,6 +470,10 @@ class CreateImportHandler(ImportHandler):
         if self.upload.form is not None:
             self._finish_form(self.upload.form)
         import_type = self.import_type or DEFAULT_IMPORT_TYPE
+        keyed = self._keyed_request(import_type)
+        if self.replayed is not None:
+            await self._answer_replay(self.replayed, keyed)
+            return
         attachment = await self.upload.commit(*self._upload_name(self.upload.form))
         new = NewImport(
             context=ContextRef.of(self.context),
@@ -368,12 +484,46 @@ class CreateImportHandler(ImportHandler):
             encoding=self.encoding or DEFAULT_ENCODING,
             dry_run=bool(self.dry_run),
         )
+        key = (self.key_claim, keyed) if self.key_claim is not None else None
         try:
-            outcome_import = await self.queue.create_import(new, attachment)
+            outcome_import = await self.queue.create_import(new, attachment, key)
         except ImportQueueFull:
             await self.store.delete_attachment(attachment.id)
             self.fail(429, self._queue_full())
+        except KeyTakenOver:
+            await self.store.delete_attachment(attachment.id)
+            self.key_claim = None  # not ours any more: nothing to release
+            self.fail(409, {"errors": [{"message": (
+                "This request's upload stalled and another request took over its "
+                "Idempotency-Key; nothing was stored"
+            )}]})
+        self.key_claim = None  # bound to the import: nothing to release
         self.send_json(await self.import_json(outcome_import))
+
+    def _keyed_request(self, import_type: str) -> KeyedRequest:
+        """The whole request, as an ``Idempotency-Key`` compares it."""
+        assert self.upload is not None
+        parameters = json.dumps({
+            "dry_run": bool(self.dry_run),
+            "encoding": self.encoding or DEFAULT_ENCODING,
+            "import_type": import_type,
+        }, sort_keys=True)
+        digest = self.upload.digest
+        return KeyedRequest(
+            ContextRef.of(self.context),
+            self.target_group_id,
+            parameters,
+            digest.hexdigest() if digest is not None else None,
+        )
+
+    async def _answer_replay(self, replayed: StoredKey, request: KeyedRequest) -> None:
+        """The same request again: the import the first one created, as it is now."""
+        self._check_same_request(replayed.request, request)
+        assert replayed.outcome_import_id is not None
+        found = await self.store.get_import(request.context, replayed.outcome_import_id)
+        if found is None:  # its context's imports cannot be deleted: not expected
+            self.fail(404, {"message": "The import of this Idempotency-Key is gone"})
+        self.send_json(await self.import_json(found))
 
     def _finish_form(self, form: MultipartUpload) -> None:
         """What only the whole multipart body tells: that it was complete, and its
@@ -421,6 +571,9 @@ class CreateImportHandler(ImportHandler):
     def _discard_upload(self) -> None:
         if self.upload is not None:
             self.upload.discard()
+        if self.key_claim is not None:  # refused, failed or left before an import was made
+            claim, self.key_claim = self.key_claim, None
+            tornado.ioloop.IOLoop.current().add_callback(self.store.release_key, claim)
 
 
 class ShowImportHandler(ImportHandler):

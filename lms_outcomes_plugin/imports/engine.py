@@ -15,6 +15,7 @@ from contextlib import aclosing
 
 from lms_outcomes_plugin.imports.parsing import ParsedBatch
 from lms_outcomes_plugin.imports.planner import BatchPlanner, NewIds
+from lms_outcomes_plugin.imports.prune import prune
 from lms_outcomes_plugin.imports.scope import ImportScope
 from lms_outcomes_plugin.storage import BatchTransaction, BatchWrite, Lookup, Store
 
@@ -43,12 +44,19 @@ async def run_import(
             async with store.batch(scope.import_id, scope.runner) as tx:
                 await tx.apply(found)
             return
+        progress = 0
         async for batch in batches:
             lookup = await planner.prepare(store, batch.items)
             async with store.batch(scope.import_id, scope.runner) as tx:
                 await _apply_batch(tx, planner, batch, lookup)
+            progress = batch.progress
             if should_stop():
                 raise ImportStopped
+        if planner.pruned:
+            async with store.batch(scope.import_id, scope.runner) as tx:
+                pruning = await prune(tx, planner, progress)
+                if pruning is not None:
+                    await tx.apply(pruning)
 
 
 async def _dry_run(
@@ -72,6 +80,9 @@ async def _dry_run(
             found.progress = batch.progress
             if should_stop():
                 raise ImportStopped
+        pruning = await prune(tx, planner, found.progress)
+        if pruning is not None:
+            await tx.apply(pruning)
     found.counts = planner.counts
     return found
 

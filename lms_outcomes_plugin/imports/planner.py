@@ -106,6 +106,9 @@ class BatchPlanner:
     _foreign_links: dict[int, dict[int, LinkWrite]] = field(default_factory=dict)
     #: The import's counts so far, and the last row counted (a row's items may span batches).
     counts: ImportCounts = field(default_factory=ImportCounts)
+    #: The groups whose records said ``prune``, for the sweep once every batch is applied
+    #: (:mod:`.prune`): one id per such group, whatever the file's size.
+    pruned: list[int] = field(default_factory=list)
     _last_row: int = 0
     _last_error_row: int = 0
 
@@ -176,10 +179,12 @@ class BatchPlanner:
                     batch.errors.append((item.row, item.message))
             except RowProblem as problem:
                 batch.errors.extend((item.row, message) for message in problem.messages)
-        self._count_batch(batch)
+        self.count_batch(batch)
         return batch
 
-    def _count_batch(self, batch: BatchWrite) -> None:
+    def count_batch(self, batch: BatchWrite) -> None:
+        """Add the batch's links and error rows to the import's counts; the batch carries
+        the running total (the prune sweep's batch too)."""
         counts = self.counts
         counts.links_created += len(batch.links)
         counts.links_deleted += len(batch.unlinks)
@@ -251,6 +256,8 @@ class BatchPlanner:
             self._delete_below(write.id, existing, batch)
         else:  # a deletion earlier in this batch took it down: this row brings it back
             batch.deleted_groups.discard(write.id)
+            if record.prune:
+                self.pruned.append(write.id)
         self._processed[guid].append(SeenGroup(write.id, context))
         self._parents_found.clear()
         self._contexts[write.id] = context

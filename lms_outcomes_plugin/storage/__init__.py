@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 from urllib.parse import urlsplit
 
 from lms_outcomes_plugin.models import (
@@ -181,6 +181,41 @@ class FriendlyDescriptionWrite:
     description: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A create request's claim on its user's ``Idempotency-Key``: ``token`` names the request,
+    so that only it renews, releases or binds the key."""
+
+    user_id: int
+    key: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """What a keyed create request asks for; the first two known from its headers, the rest
+    once its body has been read. ``parameters`` is the canonical text of what decides the
+    import (type, encoding, dry run), ``body_sha256`` the hex digest of the file."""
+
+    context: ContextRef
+    learning_outcome_group_id: int | None
+    parameters: str | None = None
+    body_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A key held by an earlier request: still uploading while ``outcome_import_id`` is None."""
+
+    request: KeyedRequest
+    outcome_import_id: int | None
+
+
+class KeyTakenOver(Exception):
+    """The request's ``Idempotency-Key`` was taken over by another request (this one's upload
+    was judged abandoned): no import was created."""
+
+
 class ImportQueueFull(Exception):
     """The root account has as many imports waiting as it may."""
 
@@ -234,6 +269,32 @@ class BatchWrite:
     warnings: list[tuple[int, str]] = field(default_factory=list)
 
 
+#: A job waits (``pending``) until its extension ends it ``done`` or ``failed``.
+JobState = Literal["pending", "done", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One piece of an extension's pending work, kept in the store (see :meth:`Store.add_jobs`)
+    so that a restart, or a killed host, loses none."""
+
+    extension: str
+    #: Unique within the extension, of its choosing (adding a key again adds nothing).
+    key: str
+    #: What :meth:`Store.add_jobs` was given, read back from JSON.
+    payload: Any
+    state: JobState
+    #: How many times it was claimed.
+    attempts: int
+    #: When a pending job is due (a claim pushes it back by the claim's lease); None once ended.
+    due_at: datetime | None
+    #: The error its extension recorded last (:meth:`Store.retry_job`, :meth:`Store.end_job`).
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+
+
 class AttachmentWriter(Protocol):
     """Spools one upload into the store's attachment space."""
 
@@ -279,11 +340,39 @@ class Store(Protocol):
 
     # imports
     async def create_import(
-        self, new: NewImport, attachment: Attachment, max_queued: int | None = None
+        self,
+        new: NewImport,
+        attachment: Attachment,
+        max_queued: int | None = None,
+        key: tuple[KeyClaim, KeyedRequest] | None = None,
     ) -> OutcomeImport:
         """``initializing``, then the attachment stored, then ``created`` (Canvas's order).
         Raises :class:`ImportQueueFull` (and creates nothing) when the root account already
-        has ``max_queued`` imports waiting, checked in the transaction that creates it."""
+        has ``max_queued`` imports waiting, checked in the transaction that creates it. A
+        ``key`` the request reserved is bound to the import in the same transaction, with
+        the whole request it answers; :class:`KeyTakenOver` (and nothing created) when the
+        request no longer holds it."""
+        ...
+
+    async def reserve_key(
+        self,
+        claim: KeyClaim,
+        request: KeyedRequest,
+        expired_before: datetime,
+        abandoned_before: datetime,
+    ) -> StoredKey | None:
+        """Reserve the user's key for this request, in one transaction: None when it is now
+        the request's, or the key an earlier request holds. Keys created before
+        ``expired_before`` (any user's) are forgotten first, and so is this key when its
+        upload stopped without an answer (not renewed since ``abandoned_before``)."""
+        ...
+
+    async def renew_key(self, claim: KeyClaim) -> None:
+        """The claim's upload is still arriving (see ``abandoned_before``)."""
+        ...
+
+    async def release_key(self, claim: KeyClaim) -> None:
+        """The claim's request ended without an import: the key is free again."""
         ...
 
     async def count_queued_imports(self, root_account_id: int) -> int:
@@ -402,6 +491,62 @@ class Store(Protocol):
         ...
 
     async def created_group_ids(self, import_id: int) -> list[int]: ...
+
+    # announcing ends (see lms_outcomes_import_finished)
+    async def unannounced_imports(self, limit: int) -> list[OutcomeImport]:
+        """Up to ``limit`` imports that have ended (any final state, whoever ended them: a
+        run, the watchdog, a takeover) and are not yet marked announced, earliest end first,
+        each as :meth:`get_import` shows it. The end itself makes an import unannounced, in
+        the transaction that stores it, so an end stored before a crash is found after it."""
+        ...
+
+    async def mark_announced(self, import_ids: Sequence[int]) -> None:
+        """Mark these imports' ends announced: :meth:`unannounced_imports` no longer lists
+        them."""
+        ...
+
+    # extensions' jobs: durable pending work, by extension name and a key of its choosing
+    async def add_jobs(
+        self, extension: str, payloads: Mapping[str, Any], due_at: datetime
+    ) -> None:
+        """Add a ``pending`` job of ``extension`` for each key of ``payloads`` (a value any
+        ``json.dumps`` accepts), due at ``due_at``, in one transaction. A key the extension
+        already has (in any state) is left as it is, so adding again is harmless."""
+        ...
+
+    async def claim_jobs(
+        self, extension: str, now: datetime, lease: float, limit: int
+    ) -> list[Job]:
+        """Claim up to ``limit`` of the extension's pending jobs due at ``now``, soonest due
+        first, in one transaction: each one's ``attempts`` goes up by one and it is due again
+        ``lease`` seconds after ``now``, so that a claim its process never ended or retried
+        (the process died) is claimed again then, and no other claim takes it meanwhile.
+        ``now`` is the caller's clock (an extension's tests may pass their own). Returns
+        the claimed jobs in the order they were added."""
+        ...
+
+    async def retry_job(
+        self, extension: str, key: str, due_at: datetime, error: str | None = None
+    ) -> None:
+        """Keep a pending job pending, due at ``due_at``, recording ``error``."""
+        ...
+
+    async def end_job(
+        self,
+        extension: str,
+        key: str,
+        state: Literal["done", "failed"],
+        now: datetime,
+        error: str | None = None,
+    ) -> None:
+        """End a job ``done`` or ``failed`` at ``now``, recording ``error``: it is never
+        claimed again and stays listed (:meth:`jobs`)."""
+        ...
+
+    async def jobs(self, extension: str, page: Page) -> tuple[list[Job], int]:
+        """A page of the extension's jobs, in every state, the latest added first, and how
+        many it has in all."""
+        ...
 
     # the outcome tree
     async def root_group(self, context: ContextRef, title: str) -> int:

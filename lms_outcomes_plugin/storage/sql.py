@@ -50,6 +50,10 @@ from lms_outcomes_plugin.storage import (
     ImportEnded,
     ImportQueueFull,
     ImportTakenOver,
+    Job,
+    KeyClaim,
+    KeyedRequest,
+    KeyTakenOver,
     LinkedOutcome,
     LinkWrite,
     Lookup,
@@ -57,6 +61,7 @@ from lms_outcomes_plugin.storage import (
     OutcomeWrite,
     Page,
     StoredGroup,
+    StoredKey,
     StoredLink,
     StoredOutcome,
 )
@@ -228,7 +233,11 @@ class SqlStore:
         return Attachment(rows[0][0], filename, content_type, size)
 
     async def create_import(
-        self, new: NewImport, attachment: Attachment, max_queued: int | None = None
+        self,
+        new: NewImport,
+        attachment: Attachment,
+        max_queued: int | None = None,
+        key: tuple[KeyClaim, KeyedRequest] | None = None,
     ) -> OutcomeImport:
         d = self.dialect
         async with self._serialized("queue") as db:
@@ -242,7 +251,53 @@ class SqlStore:
                 new.user_id, new.learning_outcome_group_id, new.encoding, new.dry_run, now, now,
             ))
             rows = await db.fetch(d(sql.QUEUE_IMPORT), (attachment.id, now, now, created[0][0]))
+            if key is not None:
+                claim, request = key
+                if not await db.execute(d(sql.BIND_KEY), (
+                    created[0][0], request.parameters, request.body_sha256,
+                    claim.user_id, claim.key, claim.token,
+                )):
+                    raise KeyTakenOver(claim.key)
         return _import_from_row(rows[0])
+
+    async def reserve_key(
+        self,
+        claim: KeyClaim,
+        request: KeyedRequest,
+        expired_before: datetime,
+        abandoned_before: datetime,
+    ) -> StoredKey | None:
+        d, now = self.dialect, self._now()
+        async with self._serialized("queue") as db:
+            await db.execute(d(sql.DELETE_EXPIRED_KEYS), (d.encode_time(expired_before),))
+            await db.execute(d(sql.DELETE_ABANDONED_KEY), (
+                claim.user_id, claim.key, d.encode_time(abandoned_before),
+            ))
+            context = request.context
+            await db.execute(d(sql.RESERVE_KEY), (
+                claim.user_id, claim.key, claim.token, context.type, context.id,
+                request.learning_outcome_group_id, now, now,
+            ))
+            [held] = await db.fetch(d(sql.SELECT_KEY), (claim.user_id, claim.key))
+        token, context_type, context_id, group_id, parameters, digest, import_id = held
+        if token == claim.token:
+            return None
+        return StoredKey(
+            KeyedRequest(ContextRef(context_type, context_id), group_id, parameters, digest),
+            import_id,
+        )
+
+    async def renew_key(self, claim: KeyClaim) -> None:
+        async with self._transaction() as db:
+            await db.execute(self.dialect(sql.TOUCH_KEY), (
+                self._now(), claim.user_id, claim.key, claim.token,
+            ))
+
+    async def release_key(self, claim: KeyClaim) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                self.dialect(sql.RELEASE_KEY), (claim.user_id, claim.key, claim.token)
+            )
 
     async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
         return _shown_import(await self._read(
@@ -538,6 +593,75 @@ class SqlStore:
             await db.executemany(self.dialect(sql.INSERT_WARNING), [
                 (import_id, row, cut_message(message)) for row, message in warnings
             ])
+
+    # announcing ends, and extensions' jobs ---------------------------------------------------
+
+    async def unannounced_imports(self, limit: int) -> list[OutcomeImport]:
+        # Ends are few: each is read as the API shows it.
+        ended = await self._read(sql.UNANNOUNCED_IMPORTS, (limit,))
+        found = [await self.get_import(ContextRef(kind, context_id), import_id)
+                 for import_id, kind, context_id in ended]
+        return [outcome_import for outcome_import in found if outcome_import is not None]
+
+    async def mark_announced(self, import_ids: Sequence[int]) -> None:
+        if import_ids:
+            async with self._transaction() as db:
+                await db.execute(
+                    self.dialect(sql.MARK_ANNOUNCED), (self._now(), json.dumps(list(import_ids)))
+                )
+
+    async def add_jobs(
+        self, extension: str, payloads: Mapping[str, Any], due_at: datetime
+    ) -> None:
+        if not payloads:
+            return
+        d = self.dialect
+        async with self._transaction() as db:
+            now, due = self._now(), d.encode_time(due_at)
+            await db.executemany(d(sql.ADD_JOB), [
+                (extension, key, json.dumps(payload), due, now, now)
+                for key, payload in payloads.items()
+            ])
+
+    async def claim_jobs(
+        self, extension: str, now: datetime, lease: float, limit: int
+    ) -> list[Job]:
+        d = self.dialect
+        due_again = d.encode_time(now + timedelta(seconds=lease))
+        async with self._transaction() as db:
+            rows = await db.fetch(d(sql.CLAIM_JOBS), (
+                due_again, self._now(), extension, extension, d.encode_time(now), limit
+            ))
+        return sorted(map(_job, rows), key=lambda job: (job.created_at, job.key))
+
+    async def retry_job(
+        self, extension: str, key: str, due_at: datetime, error: str | None = None
+    ) -> None:
+        d = self.dialect
+        async with self._transaction() as db:
+            await db.execute(
+                d(sql.RETRY_JOB), (d.encode_time(due_at), error, self._now(), extension, key)
+            )
+
+    async def end_job(
+        self,
+        extension: str,
+        key: str,
+        state: Literal["done", "failed"],
+        now: datetime,
+        error: str | None = None,
+    ) -> None:
+        d = self.dialect
+        async with self._transaction() as db:
+            await db.execute(
+                d(sql.END_JOB),
+                (state, error, self._now(), d.encode_time(now), extension, key),
+            )
+
+    async def jobs(self, extension: str, page: Page) -> tuple[list[Job], int]:
+        rows = await self._read(sql.JOBS, (extension, page.limit, page.offset))
+        total = await self._read(sql.COUNT_JOBS, (extension,))
+        return [_job(row) for row in rows], int(total[0][0])
 
     # the outcome tree ------------------------------------------------------------------------
 
@@ -889,6 +1013,15 @@ def _link_pairs(batch: BatchWrite) -> str:
 def _friendly_keys(batch: BatchWrite) -> str:
     return json.dumps([[f.context.type, f.context.id, f.outcome_id]
                        for f in batch.friendly_descriptions])
+
+
+def _job(row: Sequence[Any]) -> Job:
+    return Job(
+        extension=row[0], key=row[1], payload=json.loads(row[2]), state=row[3],
+        attempts=row[4], due_at=as_time(row[5]), last_error=row[6],
+        created_at=as_time(row[7]), updated_at=as_time(row[8]),  # type: ignore[arg-type]
+        ended_at=as_time(row[9]),
+    )
 
 
 def _counts_json(counts: ImportCounts | None) -> str | None:

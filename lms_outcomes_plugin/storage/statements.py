@@ -646,3 +646,94 @@ EXPIRE_JOURNALS = """
 UPDATE lms_outcomes_imports SET journal = 'expired'
 WHERE journal = 'kept' AND ended_at < ? RETURNING id
 """
+
+
+# --- announcing ends, and extensions' jobs -----------------------------------------------------
+
+# params: limit
+UNANNOUNCED_IMPORTS = """
+SELECT id, context_type, context_id FROM lms_outcomes_imports
+WHERE ended_at IS NOT NULL AND announced_at IS NULL ORDER BY ended_at, id LIMIT ?
+"""
+# params: announced_at, JSON [import id, ...]
+MARK_ANNOUNCED = """
+UPDATE lms_outcomes_imports SET announced_at = ? WHERE id IN ({ids}) AND announced_at IS NULL
+"""
+JOB_COLUMNS = (
+    "extension, job_key, payload, state, attempts, due_at, last_error, created_at, updated_at, "
+    "ended_at"
+)
+# Run once per job (executemany). params: extension, job_key, payload (JSON), due_at,
+# created_at, updated_at
+ADD_JOB = """
+INSERT INTO lms_outcomes_extension_jobs (extension, job_key, payload, state, due_at,
+    created_at, updated_at)
+VALUES (?, ?, ?, 'pending', ?, ?, ?)
+ON CONFLICT (extension, job_key) DO NOTHING
+"""
+# params: due_at (now + lease), updated_at, extension, extension, now, limit
+CLAIM_JOBS = f"""
+UPDATE lms_outcomes_extension_jobs SET attempts = attempts + 1, due_at = ?, updated_at = ?
+WHERE extension = ? AND job_key IN (
+    SELECT job_key FROM lms_outcomes_extension_jobs
+    WHERE extension = ? AND state = 'pending' AND due_at <= ?
+    ORDER BY due_at, job_key LIMIT ? {{skip_locked}})
+RETURNING {JOB_COLUMNS}
+"""
+# params: due_at, last_error, updated_at, extension, job_key
+RETRY_JOB = """
+UPDATE lms_outcomes_extension_jobs SET due_at = ?, last_error = ?, updated_at = ?
+WHERE extension = ? AND job_key = ? AND state = 'pending'
+"""
+# params: state, last_error, updated_at, ended_at, extension, job_key
+END_JOB = """
+UPDATE lms_outcomes_extension_jobs SET state = ?, last_error = ?, updated_at = ?, ended_at = ?,
+    due_at = NULL
+WHERE extension = ? AND job_key = ? AND state = 'pending'
+"""
+# params: extension, limit, offset
+JOBS = f"""
+SELECT {JOB_COLUMNS} FROM lms_outcomes_extension_jobs WHERE extension = ?
+ORDER BY created_at DESC, job_key DESC LIMIT ? OFFSET ?
+"""
+# params: extension
+COUNT_JOBS = "SELECT COUNT(*) FROM lms_outcomes_extension_jobs WHERE extension = ?"
+
+# --- idempotency keys ----------------------------------------------------------------------------
+
+KEY_COLUMNS = (
+    "token, context_type, context_id, learning_outcome_group_id, parameters, body_sha256, "
+    "outcome_import_id"
+)
+# params: created before (every user's keys past their day)
+DELETE_EXPIRED_KEYS = "DELETE FROM lms_outcomes_idempotency_keys WHERE created_at < ?"
+# params: user_id, key, touched before: an upload that stopped without an answer
+DELETE_ABANDONED_KEY = """
+DELETE FROM lms_outcomes_idempotency_keys
+WHERE user_id = ? AND key = ? AND outcome_import_id IS NULL AND touched_at < ?
+"""
+# params: user_id, key, token, context_type, context_id, group id, created_at, touched_at
+RESERVE_KEY = """
+INSERT INTO lms_outcomes_idempotency_keys (user_id, key, token, context_type, context_id,
+    learning_outcome_group_id, created_at, touched_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+"""
+# params: user_id, key
+SELECT_KEY = (
+    f"SELECT {KEY_COLUMNS} FROM lms_outcomes_idempotency_keys WHERE user_id = ? AND key = ?"
+)
+# params: touched_at, user_id, key, token
+TOUCH_KEY = """
+UPDATE lms_outcomes_idempotency_keys SET touched_at = ?
+WHERE user_id = ? AND key = ? AND token = ? AND outcome_import_id IS NULL
+"""
+# params: user_id, key, token
+RELEASE_KEY = """
+DELETE FROM lms_outcomes_idempotency_keys
+WHERE user_id = ? AND key = ? AND token = ? AND outcome_import_id IS NULL
+"""
+# params: import id, parameters, body_sha256, user_id, key, token
+BIND_KEY = """
+UPDATE lms_outcomes_idempotency_keys SET outcome_import_id = ?, parameters = ?, body_sha256 = ?
+WHERE user_id = ? AND key = ? AND token = ? AND outcome_import_id IS NULL
+"""

@@ -44,6 +44,9 @@ from lms_outcomes_plugin.storage import (
     GroupWrite,
     ImportQueueFull,
     ImportTakenOver,
+    KeyClaim,
+    KeyedRequest,
+    KeyTakenOver,
     LinkWrite,
     Lookup,
     OutcomeFields,
@@ -193,6 +196,46 @@ class StoreConformance:
             await queue(store, max_queued=1)
         assert await store.count_queued_imports(1) == 1
         await queue(store, OTHER_ROOT, max_queued=1)  # another root account's queue
+
+    @with_open_store
+    async def test_an_idempotency_key_is_held_bound_and_forgotten(self, store: Store) -> None:
+        first, rival = KeyClaim(7, "key", "first"), KeyClaim(7, "key", "rival")
+        asked = KeyedRequest(ACCOUNT, None)
+        now = utcnow()
+        fresh = (now - timedelta(days=1), now - timedelta(minutes=2))
+        assert await store.reserve_key(first, asked, *fresh) is None
+        held = await store.reserve_key(rival, asked, *fresh)
+        assert held is not None
+        assert (held.request, held.outcome_import_id) == (asked, None)
+        assert await store.reserve_key(KeyClaim(8, "key", "other user"), asked, *fresh) is None
+
+        whole = KeyedRequest(ACCOUNT, None, '{"dry_run": false}', "ab" * 32)
+        new = NewImport(ACCOUNT, 1, "instructure_csv", user_id=7)
+        created = await store.create_import(new, await upload(store), None, (first, whole))
+        held = await store.reserve_key(rival, asked, *fresh)
+        assert held is not None
+        assert (held.request, held.outcome_import_id) == (whole, created.id)
+        # Past its day the key is free again; a released key at once.
+        later = (now + timedelta(seconds=1), now - timedelta(minutes=2))
+        assert await store.reserve_key(rival, asked, *later) is None
+        await store.release_key(rival)
+        assert await store.reserve_key(first, asked, *fresh) is None
+
+    @with_open_store
+    async def test_a_key_taken_over_creates_no_import(self, store: Store) -> None:
+        stalled, retry = KeyClaim(7, "key", "stalled"), KeyClaim(7, "key", "retry")
+        asked = KeyedRequest(ACCOUNT, None)
+        now = utcnow()
+        assert await store.reserve_key(stalled, asked, now - timedelta(days=1), now) is None
+        await store.renew_key(stalled)
+        # Renewed just now: not abandoned unless the cut-off is later than that.
+        assert await store.reserve_key(retry, asked, now - timedelta(days=1), now) is not None
+        later = utcnow() + timedelta(seconds=1)
+        assert await store.reserve_key(retry, asked, now - timedelta(days=1), later) is None
+        new = NewImport(ACCOUNT, 1, "instructure_csv", user_id=7)
+        with pytest.raises(KeyTakenOver):
+            await store.create_import(new, await upload(store), None, (stalled, asked))
+        assert await store.count_queued_imports(1) == 0
 
     @with_open_store
     async def test_a_root_account_runs_one_import_at_a_time_oldest_first(
@@ -567,3 +610,76 @@ class StoreConformance:
         assert shown is not None
         assert (shown.progress, shown.errors, shown.warnings) == (0, (), ())
         assert shown.updated_at == claimed.updated_at
+
+    # announcing ends -------------------------------------------------------------------------
+
+    @with_open_store
+    async def test_every_end_is_unannounced_until_marked(self, store: Store) -> None:
+        succeeded = await running(store)
+        await store.finish_import(succeeded.id, "runner-1", "succeeded")
+        stalled = await running(store, "runner-2")
+        await store.fail_stalled_imports(utcnow() + timedelta(seconds=1))
+        taken_over = await running(store, "runner-3")
+        for _ in range(2):  # its third takeover fails it
+            await store.requeue_stale_imports(-1)
+            assert await store.claim_next_import("runner-3") is not None
+        await store.requeue_stale_imports(-1)
+        still_running = await running(store, "runner-4")
+        await queue(store)
+        ended = await store.unannounced_imports(10)
+        assert [i.id for i in ended] == [succeeded.id, stalled.id, taken_over.id]
+        assert [i.workflow_state for i in ended] == ["succeeded", "failed", "failed"]
+        assert [row for row, _ in ended[1].errors] == [1]  # as get_import shows it
+        assert [i.id for i in await store.unannounced_imports(1)] == [succeeded.id]
+        await store.mark_announced([succeeded.id, stalled.id])
+        assert [i.id for i in await store.unannounced_imports(10)] == [taken_over.id]
+        await store.finish_import(still_running.id, "runner-4", "failed", [(1, "Bad file")])
+        await store.mark_announced([taken_over.id])
+        assert [i.id for i in await store.unannounced_imports(10)] == [still_running.id]
+
+    # extensions' jobs ------------------------------------------------------------------------
+
+    @with_open_store
+    async def test_jobs_are_added_once_and_claimed_when_due(self, store: Store) -> None:
+        now = utcnow()
+        await store.add_jobs("hooks", {"a": {"url": "https://a", "n": [1]}, "b": "text"}, now)
+        await store.add_jobs("hooks", {"a": {"changed": True}, "c": None}, now + timedelta(hours=1))
+        await store.add_jobs("other", {"a": 1}, now)
+        claimed = await store.claim_jobs("hooks", now, lease=60, limit=10)
+        assert [(job.key, job.payload, job.attempts) for job in claimed] == [
+            ("a", {"url": "https://a", "n": [1]}, 1), ("b", "text", 1)
+        ]
+        assert {(job.extension, job.state) for job in claimed} == {("hooks", "pending")}
+        assert claimed[0].due_at == now + timedelta(seconds=60)
+        # Claimed: not due again within the lease, nor is "c" before its time.
+        assert await store.claim_jobs("hooks", now + timedelta(seconds=59), 60, 10) == []
+        again = await store.claim_jobs("hooks", now + timedelta(seconds=61), 60, 1)
+        assert [(job.key, job.attempts) for job in again] == [("a", 2)]
+        later = now + timedelta(hours=2)
+        due = await store.claim_jobs("hooks", later, 60, 10)
+        assert [job.key for job in due] == ["a", "b", "c"]
+        assert [job.key for job in await store.claim_jobs("other", now, 60, 10)] == ["a"]
+
+    @with_open_store
+    async def test_a_job_is_retried_or_ended_and_stays_listed(self, store: Store) -> None:
+        now = utcnow()
+        await store.add_jobs("hooks", {"a": 1}, now)
+        await store.add_jobs("hooks", {"b": 2}, now)
+        await store.add_jobs("hooks", {"c": 3}, now)
+        await store.claim_jobs("hooks", now, 60, 10)
+        await store.retry_job("hooks", "a", now + timedelta(seconds=5), "HTTP 503")
+        await store.end_job("hooks", "b", "done", now)
+        await store.end_job("hooks", "c", "failed", now, "gave up")
+        await store.retry_job("hooks", "c", now, "too late")  # ended: left as it is
+        assert await store.claim_jobs("hooks", now + timedelta(seconds=4), 60, 10) == []
+        [retried] = await store.claim_jobs("hooks", now + timedelta(seconds=5), 60, 10)
+        assert (retried.key, retried.attempts, retried.last_error) == ("a", 2, "HTTP 503")
+        listed, total = await store.jobs("hooks", EVERYTHING)
+        assert ([job.key for job in listed], total) == (["c", "b", "a"], 3)
+        assert [(job.state, job.last_error) for job in listed] == [
+            ("failed", "gave up"), ("done", None), ("pending", "HTTP 503")
+        ]
+        assert [(job.ended_at, job.due_at) for job in listed[:2]] == [(now, None), (now, None)]
+        page, total = await store.jobs("hooks", Page(offset=1, limit=1))
+        assert ([job.key for job in page], total) == (["b"], 3)
+        assert await store.jobs("nobody", EVERYTHING) == ([], 0)
