@@ -98,5 +98,5 @@ class OutcomesService:
         found = await self.store.cancel_import(context, import_id)
         if found is not None and found.workflow_state == "cancelled":
             self.runner.wake()
-            await self.extensions.import_finished(found)
+            await self.announcer.import_ended(found)  # the end is stored: announced from there
         return found
