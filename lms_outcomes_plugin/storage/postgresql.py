@@ -232,7 +232,8 @@ class PostgresStore(SqlStore):
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=1, max_size=self.pool_size, command_timeout=300
+            self.dsn, min_size=1, max_size=self.pool_size, command_timeout=300,
+            reset=_keep_session,
         )
         async with self._transaction() as db:
             # Two processes starting together: one migrates, the other then finds it done.
@@ -338,6 +339,13 @@ class PostgresStore(SqlStore):
             (attachment_id, seq),
         )
         return rows[0][0] if rows else None
+
+
+async def _keep_session(connection: Any) -> None:
+    """A connection goes back to the pool as it is (asyncpg still rolls back a transaction
+    left open): the store keeps no session state (its advisory locks end with their
+    transactions; no LISTEN, cursor or SET outlives a transaction), and asyncpg's default
+    reset query was a second round trip for every read, a status poll's included."""
 
 
 def _parse_copy() -> BinaryIO:
