@@ -197,6 +197,10 @@ class Parsers:
         self._executor: Executor | None = None
         #: The worker process's id, asked of it first thing (to kill it if it hangs).
         self._worker_pid: Future[int] | None = None
+        #: Done once the current worker process has started with the formats' modules; and
+        #: those formats, to warm up the worker that replaces a hung one.
+        self._warm: Future[None] | None = None
+        self._formats: list[ImportFormat] = []
 
     def _worker(self) -> Executor:
         if self._executor is None:
@@ -214,7 +218,16 @@ class Parsers:
         """Start the worker process now, with the formats' modules imported (an upload is on
         its way), so the first import does not wait for the worker to start."""
         if self._in_process and self._executor is None:
-            self._worker().submit(_load, list(formats)).add_done_callback(_report_warm_up)
+            self._formats = list(formats)
+            self._warm = self._worker().submit(_load, self._formats)
+            self._warm.add_done_callback(_report_warm_up)
+
+    async def ready(self) -> None:
+        """Wait for a worker process that is starting (warmed up for an upload, or replacing
+        a hung one) to have started: the runner claims an import only then, so that the
+        import's time without progress (the stall watchdog's) does not count the start."""
+        if self._executor is not None and self._warm is not None:
+            await asyncio.gather(asyncio.wrap_future(self._warm), return_exceptions=True)
 
     async def batches(self, import_format: ImportFormat, path: str, options: FormatOptions,
                       batch_size: int) -> AsyncIterator[ParsedBatch]:
@@ -254,6 +267,7 @@ class Parsers:
         if executor is not None:
             self._kill_worker()
             executor.shutdown(wait=False, cancel_futures=True)
+            self.warm_up(self._formats)  # the next import should not wait for it
 
     async def close(self, kill_after: float | None = None) -> None:
         """Shut the worker down; a worker still busy after ``kill_after`` seconds (a format

@@ -116,6 +116,7 @@ class ImportRunner:
             try:
                 await self._keep_leases()
                 while not self._stopping:
+                    await self._parsers.ready()
                     claim = uuid.uuid4().hex
                     claimed = await self._store.claim_next_import(claim, self._journaling)
                     if claimed is None:
