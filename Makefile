@@ -31,7 +31,8 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-# Not part of `make test`: the import benchmarks of benchmarks/run.py (several minutes).
+# Not part of `make test`: the import benchmarks of benchmarks/run.py (several minutes). The
+# status route's throughput line needs wrk (apt-get install wrk); without it, it says so.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 

@@ -21,6 +21,8 @@ import csv
 import http.client
 import json
 import os
+import re
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -40,7 +42,7 @@ from benchmarks.generate import write
 from lms_outcomes_plugin.models import utcnow
 from lms_outcomes_plugin.storage.migrate import load_migrations
 from lms_outcomes_plugin.storage.postgresql import PostgresStore
-from lms_outcomes_plugin.storage.sql import sort_title, to_numbered_params
+from lms_outcomes_plugin.storage.sql import sort_title
 from tests.postgres_server import PostgresServer
 
 TOKEN = "benchmark-token-0123456789"  # serve refuses an admin token under 16 characters
@@ -235,8 +237,9 @@ def _floor_batch(db: sqlite3.Connection, chunk: list[list[str]]) -> None:
 
 
 def floor_postgres(path: Path, url: str) -> float:
-    """The floor on PostgreSQL: csv plus asyncpg's ``executemany``, 1000 rows a transaction,
-    into a fresh copy of the same schema."""
+    """The floor on PostgreSQL: csv plus asyncpg's ``copy_records_to_table`` (COPY, the fast
+    way in), 1000 rows a transaction, into a fresh copy of the same schema. The floor gives
+    each new object its id itself, as an importer that reserves them does."""
     return asyncio.run(_floor_postgres(path, url))
 
 
@@ -246,29 +249,54 @@ async def _floor_postgres(path: Path, url: str) -> float:
     await store.close()
     db = await asyncpg.connect(url)
     try:
-        # Ids from the sequences (1 and 1, as the floor's statements expect): an explicit id
-        # would leave them behind.
+        # Ids from the sequences (1 and 1): the floor's own ids follow them.
         await db.execute("INSERT INTO lms_outcomes_imports (context_type, context_id, "
                          "root_account_id, import_type, workflow_state, created_at, updated_at) "
                          "VALUES ('account', 1, 1, 'csv', 'importing', now(), now())")
         await db.execute("INSERT INTO lms_outcomes_groups (context_type, context_id, title, "
                          "is_root, created_at, updated_at) "
                          "VALUES ('account', 1, 'root', TRUE, now(), now())")
-        statements = [await db.prepare(to_numbered_params(query))
-                      for query in (FLOOR_GROUPS, FLOOR_OUTCOMES, FLOOR_LINKS)]
+        ids: dict[str, int] = {}
         started = time.perf_counter()
         with path.open(newline="", encoding="utf-8") as source:
             rows = csv.reader(source)
             next(rows)
             while chunk := [row for _, row in zip(range(BATCH), rows, strict=False)]:
                 async with db.transaction():
-                    for statement, params in zip(
-                        statements, _floor_rows(chunk, utcnow()), strict=True
-                    ):
-                        await statement.executemany(params)
+                    for table, columns, records in _floor_copies(chunk, ids, utcnow()):
+                        await db.copy_records_to_table(table, records=records, columns=columns)
         return time.perf_counter() - started
     finally:
         await db.close()
+
+
+def _floor_copies(chunk: list[list[str]], ids: dict[str, int],
+                  now: object) -> list[tuple[str, tuple[str, ...], list[tuple[object, ...]]]]:
+    """The floor's COPYs of one batch: groups, outcomes, links (parents and outcomes by the
+    ids the floor gave them)."""
+    groups, outcomes, links = [], [], []
+    for r in chunk:
+        ids[r[0]] = object_id = len(ids) + 2  # after the root group (1)
+        if r[1] == "group":
+            groups.append((object_id, "account", 1, r[0], r[2], r[3], ids.get(r[7], 1), 1,
+                           now, now))
+        else:
+            outcomes.append((object_id, "account", 1, r[0], r[2], r[3], r[4], r[5],
+                             int(r[6]) if r[6] else None, float(r[9]), 4.0,
+                             json.dumps(r[10:18]), 1, now, now))
+            links.append(("account", 1, ids.get(r[7], 1), object_id, now, now))
+    return [
+        ("lms_outcomes_groups", ("id", "context_type", "context_id", "vendor_guid", "title",
+                                 "description", "parent_id", "outcome_import_id", "created_at",
+                                 "updated_at"), groups),
+        ("lms_outcomes_outcomes", ("id", "context_type", "context_id", "vendor_guid", "title",
+                                   "description", "display_name", "calculation_method",
+                                   "calculation_int", "mastery_points", "points_possible",
+                                   "ratings", "outcome_import_id", "created_at", "updated_at"),
+         outcomes),
+        ("lms_outcomes_links", ("context_type", "context_id", "group_id", "outcome_id",
+                                "created_at", "updated_at"), links),
+    ]
 
 
 class Databases:
@@ -296,11 +324,16 @@ class Databases:
 
 
 def measure(rows: int, big: int, folder: Path, databases: Databases,
-            small: int = 10_000) -> list[tuple[str, ...]]:
+            small: int = 10_000, wrk_seconds: int = 5) -> list[tuple[str, ...]]:
     files = {count: write(count, folder / f"outcomes-{count}.csv", prefix=f"r{count}-")
              for count in sorted({small, rows, big})}
     main = files[rows]
     floor_seconds = statistics.median(databases.floor(main) for _ in range(3))
+    on_sqlite = None
+    if databases.postgres is not None:
+        # The same import and re-import on SQLite, in the same run: PostgreSQL's yardstick.
+        with serve(folder / "s", None) as server:
+            on_sqlite = import_file(server, main)[0], import_file(server, main)[0]
     with serve(folder / "a", databases.storage()) as server:
         idle = Latencies()
         stop = threading.Event()
@@ -312,12 +345,14 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
         busy, stop = Latencies(), threading.Event()
         poller = threading.Thread(target=poll_status, args=(server, stop, busy))
         poller.start()
-        first, _ = import_file(server, main)
+        first, shown = import_file(server, main)
         stop.set()
         poller.join()
         again, _ = import_file(server, main)
         quick, _ = import_file(server, files[small], account=_new_account(folder / "a"))
         exported, _ = export_tree(server)  # the `rows` file's tree
+        throughput = status_throughput(
+            server, f"/api/v1/accounts/1/outcome_imports/{shown['id']}", wrk_seconds)
     with serve(folder / "b", databases.storage()) as server:
         dry, waited = dry_run_beside(server, main, files[small], folder / "b")
         # Growth compares imports made alike: none of them with a second client polling.
@@ -333,11 +368,16 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
     rates = {small: small / quick, rows: rows / steady, big: big / large}
     spread = max(rates.values()) / min(rates.values()) - 1
     return [
-        ("floor: csv + executemany", f"{floor_seconds:.2f} s",
+        (f"floor: csv + {'COPY' if on_sqlite else 'executemany'}", f"{floor_seconds:.2f} s",
          f"{rows / floor_seconds:,.0f} rows/s", ""),
+        *_sqlite_lines(rows, on_sqlite),
         ("import over HTTP", f"{first:.2f} s", f"{rows / first:,.0f} rows/s",
          _verdict(first / floor_seconds <= 1.5 and rows / first >= 25_000,
-                  f"{first / floor_seconds:.2f}x floor (<= 1.5x, >= 25,000 rows/s)")),
+                  f"{first / floor_seconds:.2f}x floor (<= 1.5x, >= 25,000 rows/s)")
+         if on_sqlite is None else
+         _verdict(first / on_sqlite[0] <= 1.5,
+                  f"{first / on_sqlite[0]:.2f}x SQLite (<= 1.5x); "
+                  f"{first / floor_seconds:.2f}x floor")),
         ("dry run (then the import)", f"{dry:.2f} s", f"{rows / dry:,.0f} rows/s",
          f"{dry / floor_seconds:.2f}x floor, {dry / steady:.2f}x the import"),
         (f"{TINY} rows of another account during it", f"{waited:.2f} s", "", ""),
@@ -352,11 +392,16 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
                   f"{journal_changed[0] / journal_changed[1]:.2f}x journal_days 0 "
                   f"(<= {JOURNAL_TARGET}x)")),
         ("re-import (all unchanged)", f"{again:.2f} s", f"{rows / again:,.0f} rows/s",
-         _verdict(again / first <= 1.5, f"{again / first:.2f}x first (<= 1.5x)")),
+         _verdict(again / first <= 1.5, f"{again / first:.2f}x first (<= 1.5x)")
+         if on_sqlite is None else
+         _verdict(again / on_sqlite[1] <= 1.5 and again / first <= 1.5,
+                  f"{again / on_sqlite[1]:.2f}x SQLite (<= 1.5x); "
+                  f"{again / first:.2f}x first (<= 1.5x)")),
         ("status p50 / p99 while importing", f"{busy.percentile(0.5):.1f} ms",
          f"{busy.percentile(0.99):.1f} ms",
          _verdict(busy.percentile(0.99) < 50,
                   f"p99 < 50 ms; idle p99 {idle.percentile(0.99):.1f} ms")),
+        _throughput_line(throughput),
         (f"peak RSS importing {big:,} rows", f"{peak_mib:.0f} MiB", "",
          _verdict(peak_mib < 150, "< 150 MiB")),
         ("rows/s at " + " / ".join(f"{n:,}" for n in rates), "",
@@ -369,6 +414,56 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
          _verdict(export_peak_mib - before_mib < 50,
                   f"< 50 MiB over the {before_mib:.0f} MiB before it")),
     ]
+
+
+def _sqlite_lines(rows: int, on_sqlite: tuple[float, float] | None) -> list[tuple[str, ...]]:
+    if on_sqlite is None:
+        return []
+    first, again = on_sqlite
+    return [
+        ("SQLite: import over HTTP", f"{first:.2f} s", f"{rows / first:,.0f} rows/s", ""),
+        ("SQLite: re-import", f"{again:.2f} s", f"{rows / again:,.0f} rows/s", ""),
+    ]
+
+
+#: The load generator of the status route's throughput: wrk, a C program (a Python client on
+#: this machine's two cores would measure itself). Debian/Ubuntu: apt-get install wrk.
+WRK = "wrk"
+
+
+def status_throughput(server: Server, path: str, seconds: int) -> tuple[float, float] | None:
+    """Requests/s of the status route at ``path`` and of the host's own ``/users/self`` (wrk,
+    10 connections, the server idle), three runs each, alternating: the medians. None without
+    wrk."""
+    if shutil.which(WRK) is None:
+        return None
+    status: list[float] = []
+    own: list[float] = []
+    for _ in range(3):
+        own.append(_wrk(server, "/api/v1/users/self", seconds))
+        status.append(_wrk(server, path, seconds))
+    return statistics.median(status), statistics.median(own)
+
+
+def _wrk(server: Server, path: str, seconds: int) -> float:
+    output = subprocess.run(
+        [WRK, "-t1", "-c10", f"-d{seconds}s", "--timeout", "10s",
+         "-H", f"Authorization: Bearer {TOKEN}", f"http://127.0.0.1:{server.port}{path}"],
+        check=True, capture_output=True, text=True).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise RuntimeError(f"wrk met errors on {path}:\n{output}")
+    found = re.search(r"Requests/sec:\s+([0-9.]+)", output)
+    assert found is not None, output
+    return float(found[1])
+
+
+def _throughput_line(throughput: tuple[float, float] | None) -> tuple[str, ...]:
+    name = "status vs /users/self, req/s (wrk -c10)"
+    if throughput is None:
+        return (name, "", "", f"not measured: {WRK} is not installed (apt-get install wrk)")
+    status, own = throughput
+    return (name, f"{status:,.0f}", f"{own:,.0f}",
+            _verdict(own / status <= 1.3, f"{own / status:.2f}x slower (<= 1.3x)"))
 
 
 def dry_run_beside(server: Server, path: Path, small: Path, folder: Path) -> tuple[float, float]:
@@ -454,16 +549,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--wrk-seconds", type=int, default=5,
+                        help="length of each wrk run of the status route's throughput")
     parser.add_argument("--postgres", action="store_true",
                         help="store on a throwaway PostgreSQL server (default: SQLite)")
     args = parser.parse_args()
     postgres = PostgresServer.start() if args.postgres else None
     try:
         with tempfile.TemporaryDirectory(prefix="lms-outcomes-bench-") as folder:
-            for name in ("a", "b"):
+            for name in ("a", "b", "s"):
                 (Path(folder) / name).mkdir()
             databases = Databases(Path(folder), postgres)
-            print_table(measure(args.rows, args.big, Path(folder), databases, args.small))
+            print_table(measure(args.rows, args.big, Path(folder), databases, args.small,
+                                args.wrk_seconds))
     finally:
         if postgres is not None:
             postgres.stop()

@@ -4,10 +4,16 @@ counts), after imports of its root account queued before it."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from lms_outcomes_plugin.storage import BatchWrite, GroupWrite
+from lms_outcomes_plugin.storage.postgresql import PostgresStore
+from lms_outcomes_plugin.storage.sql import SqlStore
+from lms_outcomes_plugin.testing.store import ACCOUNT, running
 from tests.conftest import Api, World, fixture_bytes
 from tests.tree import G, O, csv_of
 
@@ -172,3 +178,35 @@ async def test_a_dry_run_other_than_true_or_false_is_refused(api: Api, world: Wo
         files={"attachment": ("demo.csv", fixture_bytes("canvas/demo.csv"), "text/csv")},
     )
     assert (both.status, both.body["dry_run"]) == (200, True)
+
+
+@pytest.mark.parametrize("storage_backend", ["postgresql"])
+@pytest.mark.gen_test(timeout=60)
+async def test_a_dry_run_on_postgresql_leaves_its_run_a_lease_to_renew(
+    storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL only (on SQLite the dry run holds the one writer, and every write waits for
+    it, as docs/architecture.md says). Its objects name the import, so the dry run's
+    transaction holds the import row's key-share lock for the whole run: the heartbeat must
+    still renew the run's lease, or a dry run longer than the lease is taken over."""
+    store = PostgresStore.from_url(storage_url, {})
+    await store.open()
+    try:
+        claimed = await running(store)
+        root = await store.root_group(ACCOUNT, "Account 1")
+        renewed: list[list[str]] = []
+
+        async def hook(point: str, claims: Sequence[str]) -> None:
+            if point == "heartbeat:committed":
+                renewed.append(list(claims))
+
+        monkeypatch.setattr(SqlStore, "fault_hook", hook)
+        async with store.dry_run() as tx:
+            (group,), _ = await tx.reserve_ids(1, 0)
+            await tx.apply(BatchWrite(claimed.id, "runner-1", 0, groups=[
+                GroupWrite(group, ACCOUNT, "g-1", "G", "", "active", root)
+            ]))  # fmt: skip
+            await asyncio.wait_for(store.heartbeat(["runner-1"]), 20)
+        assert renewed == [["runner-1"]]
+    finally:
+        await store.close()

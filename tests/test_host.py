@@ -21,7 +21,18 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from tornado.testing import bind_unused_port
 
 from lms_hooks import lms_hookimpl
-from lms_hooks.host import PERMISSIONS, Context, ContextType, HostUser, InvalidAccessToken, LmsHost
+from lms_hooks.host import (
+    IMPORT_OUTCOMES,
+    MANAGE_OUTCOMES,
+    PERMISSIONS,
+    READ_OUTCOMES,
+    Authorization,
+    Context,
+    ContextType,
+    HostUser,
+    InvalidAccessToken,
+    LmsHost,
+)
 from lms_outcomes_plugin.host.app import EmbeddedHost, make_http_server
 from lms_outcomes_plugin.host.db import HostDatabase, HostDataError, hash_token
 from tests.canvas_bodies import INVALID_TOKEN, NOT_FOUND, UNAUTHENTICATED, UNAUTHORIZED
@@ -278,6 +289,49 @@ def test_authenticate_directly(world: World) -> None:
         assert user == HostUser(world.grantee, "Grace Hopper")
         with pytest.raises(InvalidAccessToken):
             await host.authenticate(request("/x", Authorization=f"Bearer {token}x"))
+
+    with_host(world, check)
+
+
+def test_authorize_answers_as_authenticate_find_context_and_has_permission(world: World) -> None:
+    """The one-query authorization (lms_hooks.host.AuthorizingHost) against the three calls it
+    stands for: every user (and no token, and a bad one), every context (and ids that name
+    none), every set of permissions asked (with one no host knows)."""
+    tokens = [None, "not-a-token-of-anyone", *world.tokens.values()]
+    ids: list[int | str] = [*{i for _, i in _all_contexts(world)}, 999, "0", "x", "1" * 40]
+    asked_sets = [(), ("delete_everything",), *[(p,) for p in PERMISSIONS],
+                  (IMPORT_OUTCOMES, MANAGE_OUTCOMES), ("delete_everything", READ_OUTCOMES)]
+
+    async def separately(host: EmbeddedHost, request: HTTPServerRequest, type: ContextType,
+                         context_id: int | str, asked: tuple[str, ...]) -> Authorization:
+        user = await host.authenticate(request)
+        context = await host.find_context(type, context_id) if user else None
+        permitted = False
+        if user and context:
+            permitted = any([await host.has_permission(user, context, p) for p in asked])
+        return Authorization(user, context, permitted)
+
+    async def check(host: EmbeddedHost) -> None:
+        compared = 0
+        for token in tokens:
+            credentials = {"Authorization": f"Bearer {token}"} if token else {}
+            headers = HTTPHeaders({"Host": "lms.example", **credentials})
+            request = HTTPServerRequest(
+                start_line=RequestStartLine("GET", "/x", "HTTP/1.1"), headers=headers
+            )
+            for type in ("account", "course"):
+                for context_id in ids:
+                    for asked in asked_sets:
+                        try:
+                            expected = await separately(host, request, type, context_id, asked)
+                        except InvalidAccessToken:
+                            with pytest.raises(InvalidAccessToken):
+                                await host.authorize(request, type, context_id, asked)
+                            continue
+                        found = await host.authorize(request, type, context_id, asked)
+                        assert found == expected, (token, type, context_id, asked)
+                        compared += found.permitted
+        assert compared > 20  # the permitted cases were reached, not only refusals
 
     with_host(world, check)
 

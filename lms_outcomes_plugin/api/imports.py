@@ -24,7 +24,7 @@ import tornado.web
 
 from lms_hooks.host import IMPORT_OUTCOMES, MANAGE_OUTCOMES, LmsHost
 from lms_outcomes_plugin.api import errors
-from lms_outcomes_plugin.api.base import CONTEXT, ApiHandler, parse_id
+from lms_outcomes_plugin.api.base import CONTEXT, CONTEXT_TYPES, ApiHandler, parse_id
 from lms_outcomes_plugin.api.mediatype import media_type, parameters
 from lms_outcomes_plugin.api.multipart import FormLimitError, FormParserError, MultipartUpload
 from lms_outcomes_plugin.formats import DEFAULT_IMPORT_TYPE, ImportFormatRegistry
@@ -185,17 +185,33 @@ class ImportHandler(ApiHandler):
         import_id: str,
         permissions: tuple[str, ...] = (IMPORT_OUTCOMES, MANAGE_OUTCOMES),
     ) -> OutcomeImport:
-        await self.authorize(segment, context_id, *permissions)
+        # The import is read while the host authorizes, from the context the URL names (the
+        # two do not depend on each other; a status is polled while its import runs, and each
+        # wait in turn counts). What it found is used only once the request is authorized, and
+        # only when the host's context is the one guessed; an unauthorized request is answered
+        # without waiting for it.
+        guess = context_of(segment, context_id)
+        early = asyncio.ensure_future(self._read_import(guess, import_id)) if guess else None
+        try:
+            await self.authorize(segment, context_id, *permissions)
+        except BaseException:
+            _forget(early)
+            raise
         context = ContextRef.of(self.context)
-        store = self.store
-        if import_id == "latest":
-            found = await store.get_latest_import(context)
+        if early is not None and context == guess:
+            found = await early
         else:
-            key = parse_id(import_id)
-            found = await store.get_import(context, key) if key else None
+            _forget(early)
+            found = await self._read_import(context, import_id)
         if found is None:
             self.fail(404, {"message": f"Couldn't find OutcomeImport with 'id'={import_id}"})
         return found
+
+    async def _read_import(self, context: ContextRef, import_id: str) -> OutcomeImport | None:
+        if import_id == "latest":
+            return await self.store.get_latest_import(context)
+        key = parse_id(import_id)
+        return await self.store.get_import(context, key) if key else None
 
     async def import_json(self, outcome_import: OutcomeImport) -> dict[str, Any]:
         body = outcome_import.as_json()
@@ -623,6 +639,19 @@ class ImportErrorsCsvHandler(ShowImportHandler):
         except tornado.iostream.StreamClosedError:
             return  # the client left: nothing more to send
         self.finish(text.getvalue())
+
+
+def context_of(segment: str, context_id: str) -> ContextRef | None:
+    """The context a URL names, when its id is a plain one (the host may resolve others)."""
+    key = parse_id(context_id)
+    return ContextRef(CONTEXT_TYPES[segment], key) if key else None
+
+
+def _forget(read: asyncio.Future[Any] | None) -> None:
+    """Let a read whose answer is not needed end on its own (cancelling a PostgreSQL query
+    costs more than the query), its outcome retrieved so that nothing is logged."""
+    if read is not None:
+        read.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def too_large(cap: int) -> dict[str, str]:

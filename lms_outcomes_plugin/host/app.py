@@ -24,7 +24,14 @@ from tornado.log import access_log
 
 import lms_hooks.host
 from lms_hooks import LMS_PROJECT
-from lms_hooks.host import Context, ContextType, HostUser, InvalidAccessToken, Rule
+from lms_hooks.host import (
+    Authorization,
+    Context,
+    ContextType,
+    HostUser,
+    InvalidAccessToken,
+    Rule,
+)
 
 from .db import CONTEXT_TYPES, MAX_ID, Account, Course, HostDatabase
 
@@ -224,6 +231,24 @@ class EmbeddedHost:
         if user is None:
             raise InvalidAccessToken
         return HostUser(user.id, user.name)
+
+    async def authorize(
+        self, request: HTTPServerRequest, type: ContextType, id: int | str,
+        permissions: Sequence[str],
+    ) -> Authorization:
+        """:class:`lms_hooks.host.AuthorizingHost`: the user, the context and the permission
+        in one query."""
+        token = request_token(request)
+        if token is None:
+            return Authorization(None, None, False)
+        row_id = _parse_id(id) if type in CONTEXT_TYPES else None
+        found = await self.db.authorize(token, type, row_id, permissions)
+        if found is None:
+            raise InvalidAccessToken
+        user, record, permitted = found
+        return Authorization(
+            HostUser(user.id, user.name), record.context if record else None, permitted
+        )
 
     async def find_context(self, type: ContextType, id: int | str) -> Context | None:
         record = await self.find_record(type, id)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
 import sqlite3
 import string
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from importlib import resources
@@ -137,6 +138,33 @@ def _columns(record: type, table: str) -> str:
 _ACCOUNT_COLUMNS = _columns(Account, "accounts")
 _COURSE_COLUMNS = _columns(Course, "courses")
 _USER_COLUMNS = _columns(User, "users")
+
+# A request's whole authorization in one query (EmbeddedHost.authorize): the token's user, the
+# account's or course's row (NULLs where there is none) and whether the user holds any of the
+# permissions (a JSON list) on it, by _HAS_PERMISSION's rules. No row: no user has the token.
+_AUTHORIZE = (
+    _CHAIN_CTE.format(
+        start="CASE :type WHEN 'account' THEN :id"
+        " ELSE (SELECT account_id FROM courses WHERE id = :id) END"
+    )
+    + f"""
+SELECT access_tokens.token_hash, {_USER_COLUMNS}, {_ACCOUNT_COLUMNS}, {_COURSE_COLUMNS},
+    :any_permission AND (
+        EXISTS (SELECT 1 FROM account_admins
+                 WHERE user_id = users.id AND account_id IN (SELECT id FROM chain))
+        OR EXISTS (SELECT 1 FROM course_teachers
+                    WHERE :type = 'course' AND user_id = users.id AND course_id = :id)
+        OR EXISTS (SELECT 1 FROM grants
+                    WHERE user_id = users.id
+                      AND permission IN (SELECT value FROM json_each(:permissions))
+                      AND context_type = :type AND context_id = :id))
+FROM access_tokens JOIN users ON users.id = access_tokens.user_id
+LEFT JOIN accounts ON :type = 'account' AND accounts.id = :id
+LEFT JOIN courses ON :type = 'course' AND courses.id = :id
+WHERE access_tokens.token_hash = :digest
+"""
+)
+_RECORD_WIDTHS = (len(fields(User)), len(fields(Account)), len(fields(Course)))
 
 
 def hash_token(token: str) -> str:
@@ -288,6 +316,38 @@ class HostDatabase:
         fields = dict(row)
         del fields["token_hash"]
         return User(**fields)
+
+    async def authorize(
+        self,
+        token: str,
+        context_type: ContextType,
+        context_id: int | None,
+        permissions: Sequence[str],
+    ) -> tuple[User, Account | Course | None, bool] | None:
+        """The owner of ``token`` (``None`` when no stored hash matches it), the account or
+        course (``None`` when there is none), and whether the owner holds any of
+        ``permissions`` on it: :meth:`user_for_token`, :meth:`account` or :meth:`course` and
+        :meth:`has_permission` in one query."""
+        digest = hash_token(token)
+        asked = [p for p in permissions if p in PERMISSIONS]
+        stored = context_id if context_id is not None and _storable(context_id) else None
+        row = await self._one(_AUTHORIZE, {
+            "digest": digest, "type": context_type, "id": stored,
+            "permissions": json.dumps(asked), "any_permission": bool(asked),
+        })
+        if row is None or not hmac.compare_digest(row[0], digest):
+            return None
+        users, accounts, courses = _RECORD_WIDTHS
+        values = tuple(row)[1:]
+        user = User(*values[:users])
+        account = values[users:users + accounts]
+        course = values[users + accounts:users + accounts + courses]
+        record: Account | Course | None = None
+        if account[0] is not None:
+            record = Account(*account)
+        elif course[0] is not None:
+            record = Course(*course)
+        return user, record, bool(values[-1]) and record is not None
 
     async def account_chain(self, account_id: int) -> list[Account]:
         """The account and every account above it, nearest first, ending with the root."""

@@ -44,6 +44,8 @@ from lms_outcomes_plugin.models import (
 from lms_outcomes_plugin.storage import (
     BatchWrite,
     Existing,
+    FriendlyDescriptionWrite,
+    GroupWrite,
     ImportCancelled,
     ImportEnded,
     ImportQueueFull,
@@ -56,6 +58,7 @@ from lms_outcomes_plugin.storage import (
     LinkWrite,
     Lookup,
     OutcomeFields,
+    OutcomeWrite,
     Page,
     StoredGroup,
     StoredKey,
@@ -943,42 +946,54 @@ class SqlBatch:
     async def _apply_groups(self, batch: BatchWrite, now: Any) -> None:
         # New groups first (a parent before its children, in row order), so that an updated
         # group can move under a new one.
-        stamp, db, q = batch.import_id, self._db, self._sql
+        stamp = batch.import_id
         new = [g for g in batch.groups if g.new]
         if new:
-            await db.executemany(q(sql.INSERT_GROUP), [
-                (g.id, g.context.type, g.context.id, g.parent_id, g.vendor_guid, g.title,
-                 sort_title(g.title), g.description, g.workflow_state, stamp, now, now)
-                for g in new
-            ])
+            await self._insert_groups(new, stamp, now)
         updated = [g for g in batch.groups if not g.new and g.changed]
         if updated:
-            await db.executemany(q(sql.UPDATE_GROUP), [
-                (g.parent_id, g.title, sort_title(g.title), g.description, g.workflow_state,
-                 stamp, now, g.id)
-                for g in updated
-            ])
+            await self._update_groups(updated, stamp, now)
         await self._stamp(sql.STAMP_GROUPS, stamp, [g.id for g in batch.groups if not g.changed])
         if batch.deleted_groups:
-            await db.execute(q(sql.DELETE_GROUPS), (now, json.dumps(sorted(batch.deleted_groups))))
+            await self._db.execute(
+                self._sql(sql.DELETE_GROUPS), (now, json.dumps(sorted(batch.deleted_groups)))
+            )
+
+    async def _insert_groups(self, new: list[GroupWrite], stamp: int, now: Any) -> None:
+        await self._db.executemany(self._sql(sql.INSERT_GROUP), [
+            (g.id, g.context.type, g.context.id, g.parent_id, g.vendor_guid, g.title,
+             sort_title(g.title), g.description, g.workflow_state, stamp, now, now)
+            for g in new
+        ])
+
+    async def _update_groups(self, updated: list[GroupWrite], stamp: int, now: Any) -> None:
+        await self._db.executemany(self._sql(sql.UPDATE_GROUP), [
+            (g.parent_id, g.title, sort_title(g.title), g.description, g.workflow_state,
+             stamp, now, g.id)
+            for g in updated
+        ])
 
     async def _apply_outcomes(self, batch: BatchWrite, now: Any) -> None:
-        db, q = self._db, self._sql
         new = [o for o in batch.outcomes if o.new]
         if new:
-            await db.executemany(q(sql.INSERT_OUTCOME), [
-                (o.id, o.context.type, o.context.id, o.vendor_guid, *_outcome_fields(o.fields),
-                 batch.import_id, now, now)
-                for o in new
-            ])
+            await self._insert_outcomes(new, batch.import_id, now)
         updated = [o for o in batch.outcomes if not o.new and o.changed]
         if updated:
-            await db.executemany(q(sql.UPDATE_OUTCOME), [
-                (*_outcome_fields(o.fields), batch.import_id, now, o.id)
-                for o in updated
-            ])
+            await self._update_outcomes(updated, batch.import_id, now)
         unchanged = [o.id for o in batch.outcomes if not o.changed]
         await self._stamp(sql.STAMP_OUTCOMES, batch.import_id, unchanged)
+
+    async def _insert_outcomes(self, new: list[OutcomeWrite], stamp: int, now: Any) -> None:
+        await self._db.executemany(self._sql(sql.INSERT_OUTCOME), [
+            (o.id, o.context.type, o.context.id, o.vendor_guid, *_outcome_fields(o.fields),
+             stamp, now, now)
+            for o in new
+        ])
+
+    async def _update_outcomes(self, updated: list[OutcomeWrite], stamp: int, now: Any) -> None:
+        await self._db.executemany(self._sql(sql.UPDATE_OUTCOME), [
+            (*_outcome_fields(o.fields), stamp, now, o.id) for o in updated
+        ])
 
     async def _stamp(self, statement: str, import_id: int, ids: list[int]) -> None:
         """Re-stamp unchanged objects with the import, all in one statement."""
@@ -988,23 +1003,32 @@ class SqlBatch:
     async def _apply_links(self, batch: BatchWrite, now: Any) -> None:
         db, q = self._db, self._sql
         if batch.links:
-            await db.executemany(q(sql.LINK), [
-                (link.context.type, link.context.id, link.group_id, link.outcome_id, now, now)
-                for link in batch.links
-            ])
+            await self._link(batch.links, now)
         if batch.unlinks:
             await db.execute(q(sql.UNLINK), (now, json.dumps(sorted(batch.unlinks))))
         setting = [f for f in batch.friendly_descriptions if f.description is not None]
         if setting:
-            await db.executemany(q(sql.SET_FRIENDLY), [
-                (f.context.type, f.context.id, f.outcome_id, f.description, now, now)
-                for f in setting
-            ])
+            await self._set_friendly(setting, now)
         retiring = [f for f in batch.friendly_descriptions if f.description is None]
         if retiring:
-            await db.executemany(q(sql.RETIRE_FRIENDLY), [
-                (now, f.context.type, f.context.id, f.outcome_id) for f in retiring
-            ])
+            await self._retire_friendly(retiring, now)
+
+    async def _set_friendly(self, setting: list[FriendlyDescriptionWrite], now: Any) -> None:
+        await self._db.executemany(self._sql(sql.SET_FRIENDLY), [
+            (f.context.type, f.context.id, f.outcome_id, f.description, now, now)
+            for f in setting
+        ])
+
+    async def _retire_friendly(self, retiring: list[FriendlyDescriptionWrite], now: Any) -> None:
+        await self._db.executemany(self._sql(sql.RETIRE_FRIENDLY), [
+            (now, f.context.type, f.context.id, f.outcome_id) for f in retiring
+        ])
+
+    async def _link(self, links: list[LinkWrite], now: Any) -> None:
+        await self._db.executemany(self._sql(sql.LINK), [
+            (link.context.type, link.context.id, link.group_id, link.outcome_id, now, now)
+            for link in links
+        ])
 
 
 def _import_from_row(

@@ -570,6 +570,54 @@ class StoreConformance:
         assert [chunk async for chunk in store.tree_outcome_chunks(empty, 10)] == []
 
     @with_open_store
+    async def test_a_batch_may_name_a_link_or_a_description_twice(self, store: Store) -> None:
+        """Written as row by row: a link once, the last description given, errors and warnings
+        in their order; updates change every field (a backend may write a batch set-based)."""
+        claimed = await running(store)
+        root = await store.root_group(ACCOUNT, "Account 1")
+        async with store.batch(claimed.id, "runner-1") as tx:
+            (group,), (outcome,) = await tx.reserve_ids(1, 1)
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 10,
+                groups=[GroupWrite(group, ACCOUNT, "g-1", "G", "", "active", root)],
+                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o-1", FIELDS)],
+                links=[LinkWrite(group, outcome, ACCOUNT), LinkWrite(group, outcome, ACCOUNT)],
+                friendly_descriptions=[FriendlyDescriptionWrite(ACCOUNT, outcome, "First"),
+                                       FriendlyDescriptionWrite(ACCOUNT, outcome, "Last")],
+                errors=[(3, "c"), (1, "b"), (1, "a")],
+                warnings=[(2, "y"), (2, "x")],
+            ))  # fmt: skip
+        assert (await store.group_links(group, EVERYTHING))[1] == 1
+        assert await store.friendly_descriptions(ACCOUNT, [outcome]) == {outcome: "Last"}
+        shown = await store.get_import(ACCOUNT, claimed.id)
+        assert shown is not None
+        assert (shown.errors, shown.warnings) == (
+            ((1, "b"), (1, "a"), (3, "c")), ((2, "y"), (2, "x"))
+        )
+        changed = OutcomeFields("Renamed", None, None, "highest", None, 2.0, 4.0,
+                                ((4.0, "Top"),), "deleted")  # fmt: skip
+        async with store.batch(claimed.id, "runner-1") as tx:
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 20,
+                groups=[GroupWrite(group, ACCOUNT, "g-1", "H", "new", "deleted", root,
+                                   new=False)],
+                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o-1", changed, new=False)],
+                friendly_descriptions=[FriendlyDescriptionWrite(ACCOUNT, outcome, None),
+                                       FriendlyDescriptionWrite(ACCOUNT, outcome, None)],
+            ))  # fmt: skip
+        assert await store.get_group(group) == StoredGroup(
+            group, ACCOUNT, root, "g-1", "H", "new", "deleted", claimed.id
+        )
+        stored = await store.get_outcome(outcome)
+        assert stored is not None
+        assert (stored.title, stored.description, stored.display_name, stored.calculation_method,
+                stored.calculation_int, stored.mastery_points, stored.points_possible,
+                stored.ratings, stored.workflow_state) == (
+            "Renamed", None, None, "highest", None, 2.0, 4.0, ((4.0, "Top"),), "deleted"
+        )  # fmt: skip
+        assert await store.friendly_descriptions(ACCOUNT, [outcome]) == {}
+
+    @with_open_store
     async def test_a_batch_of_an_import_taken_over_writes_nothing(self, store: Store) -> None:
         claimed = await running(store)
         root = await store.root_group(ACCOUNT, "Account 1")
