@@ -23,6 +23,7 @@ from typing import IO, Any, BinaryIO
 from lms_outcomes_plugin.hookspecs import hookimpl
 from lms_outcomes_plugin.models import Attachment, cut_message
 from lms_outcomes_plugin.storage import (
+    BatchWrite,
     FriendlyDescriptionWrite,
     GroupWrite,
     LinkWrite,
@@ -117,6 +118,16 @@ ON CONFLICT (group_id, outcome_id) DO UPDATE SET
     workflow_state = 'active', updated_at = excluded.updated_at
 WHERE lms_outcomes_links.workflow_state != 'active'
 """
+# ... in a journaled run, journaling the links it wrote as the same statement (statements.
+# JOURNAL_NEW_LINKS without a lookup): those it created are new; those it made active again
+# were journaled before the batch (existed), which ON CONFLICT DO NOTHING keeps.
+# params: LINKS', then import id
+JOURNALED = """
+WITH written AS ({} RETURNING id)
+INSERT INTO lms_outcomes_journal_{} (outcome_import_id, id, existed)
+SELECT $6, id, FALSE FROM written ON CONFLICT DO NOTHING
+"""
+JOURNALED_LINKS = JOURNALED.format(LINKS, "links")
 # statements.SET_FRIENDLY and RETIRE_FRIENDLY for a batch's outcomes.
 # params: context_types, context_ids, outcome_ids, descriptions, now
 SET_FRIENDLY = """
@@ -131,12 +142,24 @@ ON CONFLICT (context_type, context_id, outcome_id) DO UPDATE SET
 WHERE lms_outcomes_friendly_descriptions.description != excluded.description
     OR lms_outcomes_friendly_descriptions.workflow_state != 'active'
 """
+# The same, journaled (see JOURNALED_LINKS). params: SET_FRIENDLY's, then import id
+JOURNALED_FRIENDLY = JOURNALED.format(SET_FRIENDLY, "friendly")
 # params: context_types, context_ids, outcome_ids, now
 RETIRE_FRIENDLY = """
 UPDATE lms_outcomes_friendly_descriptions AS f SET workflow_state = 'deleted', updated_at = $4
 FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[]) AS u(context_type, context_id, outcome_id)
 WHERE f.context_type = u.context_type AND f.context_id = u.context_id
     AND f.outcome_id = u.outcome_id AND f.workflow_state != 'deleted'
+"""
+# statements.JOURNAL_NEW_GROUPS and JOURNAL_NEW_OUTCOMES at once.
+# params: import id, group ids, outcome ids
+JOURNAL_NEW = """
+WITH groups AS (
+    INSERT INTO lms_outcomes_journal_groups (outcome_import_id, id, existed)
+    SELECT $1, id, FALSE FROM unnest($2::BIGINT[]) AS id ON CONFLICT DO NOTHING
+)
+INSERT INTO lms_outcomes_journal_outcomes (outcome_import_id, id, existed)
+SELECT $1, id, FALSE FROM unnest($3::BIGINT[]) AS id ON CONFLICT DO NOTHING
 """
 # An import's errors or warnings, in their order. params: import id, rows, messages(, failure)
 INSERT_ERRORS = """
@@ -404,22 +427,38 @@ class PgBatch(SqlBatch):
         columns = [list(column) for column in zip(*latest.values(), strict=True)]
         await self._db.execute(UPDATE_OUTCOMES, (list(latest), *columns, stamp, now))
 
-    async def _set_friendly(self, setting: list[FriendlyDescriptionWrite], now: Any) -> None:
+    async def _journal_new(self, stamp: int, groups: list[int], outcomes: list[int]) -> None:
+        await self._db.execute(JOURNAL_NEW, (stamp, groups, outcomes))
+
+    async def _journal_created(self, batch: BatchWrite) -> None:
+        """Done as the links and descriptions were written (JOURNALED_LINKS)."""
+
+    async def _set_friendly(
+        self, setting: list[FriendlyDescriptionWrite], stamp: int, now: Any
+    ) -> None:
         # The last description a batch gives a (context, outcome) wins, as row by row.
         last = {(f.context.type, f.context.id, f.outcome_id): f for f in setting}
-        await self._db.execute(SET_FRIENDLY, (*_friendly_columns(last.values()), now))
+        columns = (*_friendly_columns(last.values()), now)
+        if self.journal:
+            await self._db.execute(JOURNALED_FRIENDLY, (*columns, stamp))
+        else:
+            await self._db.execute(SET_FRIENDLY, columns)
 
     async def _retire_friendly(self, retiring: list[FriendlyDescriptionWrite], now: Any) -> None:
         await self._db.execute(RETIRE_FRIENDLY, (*_friendly_columns(retiring)[:3], now))
 
-    async def _link(self, links: list[LinkWrite], now: Any) -> None:
+    async def _link(self, links: list[LinkWrite], stamp: int, now: Any) -> None:
         # Once per pair: ON CONFLICT DO UPDATE may not meet a row twice in one statement, and
         # a pair's second write in a batch changes nothing.
         pairs = {(k.group_id, k.outcome_id): k for k in links}
-        await self._db.execute(LINKS, (
+        columns = (
             [k.context.type for k in pairs.values()], [k.context.id for k in pairs.values()],
             [k.group_id for k in pairs.values()], [k.outcome_id for k in pairs.values()], now,
-        ))
+        )
+        if self.journal:
+            await self._db.execute(JOURNALED_LINKS, (*columns, stamp))
+        else:
+            await self._db.execute(LINKS, columns)
 
 
 def _friendly_columns(

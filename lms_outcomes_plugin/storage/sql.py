@@ -914,34 +914,49 @@ class SqlBatch:
         await self._store._insert_warnings(self._db, batch.import_id, batch.warnings)
 
     async def _journal_before(self, batch: BatchWrite) -> None:
-        """The before-image of every row the batch changes, one statement per table (rows it
-        creates are journaled as not existing; links and descriptions it creates, whose ids
-        the database gives, by :meth:`_journal_created`)."""
+        """The before-image of every row the batch changes, one statement per table. Rows it
+        creates cannot have one: their ids are journaled as not existing without a look
+        (:meth:`_journal_new`); links and descriptions it creates, whose ids the database
+        gives, by :meth:`_journal_created`."""
         db, q, stamp = self._db, self._sql, batch.import_id
-        groups = {g.id for g in batch.groups} | batch.deleted_groups
+        new_groups = {g.id for g in batch.groups if g.new}
+        new_outcomes = {o.id for o in batch.outcomes if o.new}
+        groups = ({g.id for g in batch.groups} | batch.deleted_groups) - new_groups
         if groups:
             await db.execute(q(sql.JOURNAL_GROUPS), (stamp, json.dumps(sorted(groups))))
-        if batch.outcomes:
-            ids = json.dumps([o.id for o in batch.outcomes])
-            await db.execute(q(sql.JOURNAL_OUTCOMES), (stamp, ids))
-        # A link into a group or to an outcome this batch creates cannot exist yet: most of a
-        # first import's links need no look before (they are journaled as created after).
-        new = {g.id for g in batch.groups if g.new}, {o.id for o in batch.outcomes if o.new}
+        outcomes = {o.id for o in batch.outcomes} - new_outcomes
+        if outcomes:
+            await db.execute(q(sql.JOURNAL_OUTCOMES), (stamp, json.dumps(sorted(outcomes))))
+        if new_groups or new_outcomes:
+            await self._journal_new(stamp, sorted(new_groups), sorted(new_outcomes))
+        # A link into a group or to an outcome this batch creates cannot exist yet, nor an
+        # outcome's description: most of a first import's need no look before (they are
+        # journaled as created after).
         existing = [link for link in batch.links
-                    if link.group_id not in new[0] and link.outcome_id not in new[1]]
+                    if link.group_id not in new_groups and link.outcome_id not in new_outcomes]
         if existing or batch.unlinks:
             await db.execute(q(sql.JOURNAL_LINKS), (
                 stamp, json.dumps(sorted(batch.unlinks)), stamp, _link_pairs(existing),
             ))
-        if batch.friendly_descriptions:
-            await db.execute(q(sql.JOURNAL_FRIENDLY), (stamp, _friendly_keys(batch)))
+        described = [f for f in batch.friendly_descriptions if f.outcome_id not in new_outcomes]
+        if described:
+            await db.execute(q(sql.JOURNAL_FRIENDLY), (stamp, _friendly_keys(described)))
+
+    async def _journal_new(self, stamp: int, groups: list[int], outcomes: list[int]) -> None:
+        """Groups and outcomes the batch creates, journaled as not existing before it."""
+        for statement, ids in ((sql.JOURNAL_NEW_GROUPS, groups),
+                               (sql.JOURNAL_NEW_OUTCOMES, outcomes)):
+            if ids:
+                await self._db.execute(self._sql(statement), (stamp, json.dumps(ids)))
 
     async def _journal_created(self, batch: BatchWrite) -> None:
         db, q, stamp = self._db, self._sql, batch.import_id
         if batch.links:
             await db.execute(q(sql.JOURNAL_NEW_LINKS), (stamp, _link_pairs(batch.links)))
         if any(f.description is not None for f in batch.friendly_descriptions):
-            await db.execute(q(sql.JOURNAL_NEW_FRIENDLY), (stamp, _friendly_keys(batch)))
+            await db.execute(
+                q(sql.JOURNAL_NEW_FRIENDLY), (stamp, _friendly_keys(batch.friendly_descriptions))
+            )
 
     async def _apply_groups(self, batch: BatchWrite, now: Any) -> None:
         # New groups first (a parent before its children, in row order), so that an updated
@@ -1003,17 +1018,19 @@ class SqlBatch:
     async def _apply_links(self, batch: BatchWrite, now: Any) -> None:
         db, q = self._db, self._sql
         if batch.links:
-            await self._link(batch.links, now)
+            await self._link(batch.links, batch.import_id, now)
         if batch.unlinks:
             await db.execute(q(sql.UNLINK), (now, json.dumps(sorted(batch.unlinks))))
         setting = [f for f in batch.friendly_descriptions if f.description is not None]
         if setting:
-            await self._set_friendly(setting, now)
+            await self._set_friendly(setting, batch.import_id, now)
         retiring = [f for f in batch.friendly_descriptions if f.description is None]
         if retiring:
             await self._retire_friendly(retiring, now)
 
-    async def _set_friendly(self, setting: list[FriendlyDescriptionWrite], now: Any) -> None:
+    async def _set_friendly(
+        self, setting: list[FriendlyDescriptionWrite], stamp: int, now: Any
+    ) -> None:
         await self._db.executemany(self._sql(sql.SET_FRIENDLY), [
             (f.context.type, f.context.id, f.outcome_id, f.description, now, now)
             for f in setting
@@ -1024,7 +1041,7 @@ class SqlBatch:
             (now, f.context.type, f.context.id, f.outcome_id) for f in retiring
         ])
 
-    async def _link(self, links: list[LinkWrite], now: Any) -> None:
+    async def _link(self, links: list[LinkWrite], stamp: int, now: Any) -> None:
         await self._db.executemany(self._sql(sql.LINK), [
             (link.context.type, link.context.id, link.group_id, link.outcome_id, now, now)
             for link in links
@@ -1066,9 +1083,8 @@ def _link_pairs(links: Iterable[LinkWrite]) -> str:
     return json.dumps([[link.group_id, link.outcome_id] for link in links])
 
 
-def _friendly_keys(batch: BatchWrite) -> str:
-    return json.dumps([[f.context.type, f.context.id, f.outcome_id]
-                       for f in batch.friendly_descriptions])
+def _friendly_keys(writes: Iterable[FriendlyDescriptionWrite]) -> str:
+    return json.dumps([[f.context.type, f.context.id, f.outcome_id] for f in writes])
 
 
 def _job(row: Sequence[Any]) -> Job:

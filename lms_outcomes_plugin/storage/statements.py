@@ -542,6 +542,16 @@ SELECT CAST(? AS BIGINT), k.value, o.id IS NOT NULL, o.title, o.sort_title, o.de
 FROM ({ids}) AS k LEFT JOIN lms_outcomes_outcomes o ON o.id = k.value
 WHERE TRUE ON CONFLICT DO NOTHING
 """
+# Groups and outcomes a batch creates: no row to copy (their ids are the batch's own).
+# params: import id, JSON [id, ...]
+JOURNAL_NEW_GROUPS = """
+INSERT INTO lms_outcomes_journal_groups (outcome_import_id, id, existed)
+SELECT CAST(? AS BIGINT), k.value, FALSE FROM ({ids}) AS k WHERE TRUE ON CONFLICT DO NOTHING
+"""
+JOURNAL_NEW_OUTCOMES = """
+INSERT INTO lms_outcomes_journal_outcomes (outcome_import_id, id, existed)
+SELECT CAST(? AS BIGINT), k.value, FALSE FROM ({ids}) AS k WHERE TRUE ON CONFLICT DO NOTHING
+"""
 _LINK_PAIRS = """{json_rows} AS k JOIN lms_outcomes_links l
     ON l.group_id = CAST(k.value ->> 0 AS BIGINT)
     AND l.outcome_id = CAST(k.value ->> 1 AS BIGINT)"""
