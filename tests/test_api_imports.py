@@ -587,3 +587,27 @@ class TestATargetGroupGoneBeforeTheImportRuns:
             "failed", [[1, f"The target outcome group {target} no longer exists"]]
         )
         assert tree.group("inside") is None
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_status_shows_the_user_who_made_the_import_to_whoever_asks(
+    api: Api, world: World, lms: EmbeddedHost
+) -> None:
+    """The host answers the poller's own user from its authorization: another user's status
+    request must still show the import's maker, and the maker's shows the maker whole."""
+    imports = imports_of(world)
+    created = await api.post_csv(imports, ONE_GROUP)
+    other = await lms.db.create_user("Admin Chalmers", admin_of=world.account_id)
+    other_token = await lms.db.create_token(other)
+    maker = dict(await lms.user_json(world.admin_id) or {})
+    path = f"{imports}/{created.body['id']}"
+
+    seen_by_other = await api.get(path, token=other_token)
+    seen_by_maker = await api.get(path)
+
+    assert seen_by_other.body["user"] == maker
+    assert maker["name"] == "Admin Skinner"
+    assert seen_by_maker.body["user"] == maker
+    assert (await api.get("/api/v1/users/self", token=other_token)).body["name"] == (
+        "Admin Chalmers"
+    )

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote_plus
@@ -33,7 +34,7 @@ from lms_hooks.host import (
     Rule,
 )
 
-from .db import CONTEXT_TYPES, MAX_ID, Account, Course, HostDatabase
+from .db import CONTEXT_TYPES, MAX_ID, Account, Course, HostDatabase, User
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,13 @@ def make_http_server(app: tornado.web.Application) -> HTTPServer:
     """The HTTP server for the host's Application: large uploads reach the plugin's handlers,
     which stream them and enforce their own size caps."""
     return HTTPServer(app, max_body_size=MAX_BODY_SIZE)
+
+
+#: The user row the request's own authorization read (EmbeddedHost.authorize), for the same
+#: request's user_json: a status poll shows the user who made the import, most often the one
+#: polling, and need not read that row again. Each request runs in a task of its own, with its
+#: own copy of the context: nothing is kept from one request to the next.
+_AUTHORIZED_USER: ContextVar[User | None] = ContextVar("authorized_user", default=None)
 
 
 class EmbeddedHost:
@@ -246,6 +254,7 @@ class EmbeddedHost:
         if found is None:
             raise InvalidAccessToken
         user, record, permitted = found
+        _AUTHORIZED_USER.set(user)
         return Authorization(
             HostUser(user.id, user.name), record.context if record else None, permitted
         )
@@ -275,7 +284,9 @@ class EmbeddedHost:
         return await self.db.locale(context.type, context.id) or "en"
 
     async def user_json(self, user_id: int) -> Mapping[str, Any] | None:
-        user = await self.db.user(user_id)
+        user = _AUTHORIZED_USER.get()
+        if user is None or user.id != user_id:
+            user = await self.db.user(user_id)
         if user is None:
             return None
         return {
