@@ -501,7 +501,8 @@ class Store(Protocol):
 
     async def fail_stalled_imports(self, no_progress_since: datetime) -> list[int]:
         """Fail the running imports (any runner's) that applied no batch since
-        ``no_progress_since``, with a message that says so; returns their ids."""
+        ``no_progress_since``, with a message that says so; one asked to cancel is undone
+        instead and ends ``cancelled`` (as :meth:`cancel_run` would). Returns their ids."""
         ...
 
     async def requeue_stale_imports(self, lease: float) -> int:

@@ -546,7 +546,20 @@ class SqlStore:
             for import_id, _ in failed:
                 await self._insert_errors(db, import_id, [(1, STALLED)], failure=True)
             claims.extend(claim for _, claim in failed)
-        return [import_id for import_id, _ in failed]
+        return [import_id for import_id, _ in failed] + await self._cancel_stalled(since)
+
+    async def _cancel_stalled(self, since: Any) -> list[int]:
+        """Undo the stalled imports that were asked to cancel, and end them ``cancelled``: the
+        tree's lock is taken only when there is one (the watchdog looks every poll)."""
+        if not await self._read(sql.STALLED_CANCELS, (since,)):
+            return []
+        claims: list[str] = []
+        async with self._for_claims("stall", claims, self._serialized("tree")) as db:
+            stalled = await db.fetch(self.dialect(sql.LOCK_STALLED_CANCELS), (since,))
+            for import_id, _ in stalled:
+                await self._cancel(db, import_id)
+            claims.extend(claim for _, claim in stalled)
+        return [import_id for import_id, _ in stalled]
 
     async def count_queued_imports(self, root_account_id: int) -> int:
         return int((await self._read(sql.COUNT_QUEUED, (root_account_id,)))[0][0])
