@@ -25,7 +25,7 @@ from lms_outcomes_plugin.models import (
     journal_expired,
     utcnow,
 )
-from lms_outcomes_plugin.storage import ImportEnded
+from lms_outcomes_plugin.storage import ImportEnded, ImportQueueFull
 
 #: The answer to a revert while journaling is off.
 JOURNAL_OFF = "Imports keep no change journal (journal_days is 0): nothing can be reverted"
@@ -35,7 +35,8 @@ class UndoQueue(Protocol):
     """Where reverts are queued and cancels reported (the plugin's service)."""
 
     async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
-        """Queue the revert (RevertRefused when the store finds a reason not to)."""
+        """Queue the revert (RevertRefused when the store finds a reason not to,
+        ImportQueueFull past the root account's limit: a revert waits in its queue)."""
         ...
 
     async def cancel_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
@@ -104,6 +105,8 @@ class RevertImportHandler(ImportHandler):
             revert = await self.queue.queue_revert(new, target.id)  # type: ignore[attr-defined]
         except RevertRefused as refused:
             conflict(self, str(refused))
+        except ImportQueueFull:
+            self.fail(429, self.queue_full())
         self.send_json(await self.import_json(revert))
 
 

@@ -459,11 +459,15 @@ class Store(Protocol):
         (None otherwise): for a claimed import that was already asked to cancel."""
         ...
 
-    async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
+    async def queue_revert(
+        self, new: NewImport, target: int, max_queued: int | None = None
+    ) -> OutcomeImport:
         """Queue a revert of import ``target`` (``new.import_type`` is ``revert``), and mark
         the target ``reverted_by`` it, in one transaction. Raises
         :class:`~lms_outcomes_plugin.models.RevertRefused` when the target is already
-        reverted or a later import of its root account that is in effect changed its rows."""
+        reverted or a later import of its root account that is in effect changed its rows;
+        :class:`ImportQueueFull` (and queues nothing) as :meth:`create_import` does: a revert
+        waits in its root account's queue like any import."""
         ...
 
     async def revert_import(

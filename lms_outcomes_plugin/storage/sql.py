@@ -243,10 +243,7 @@ class SqlStore:
     ) -> OutcomeImport:
         d = self.dialect
         async with self._serialized("queue") as db:
-            if max_queued is not None:
-                [(queued,)] = await db.fetch(d(sql.COUNT_QUEUED), (new.root_account_id,))
-                if queued >= max_queued:
-                    raise ImportQueueFull(queued)
+            await _check_queue(db, d, new.root_account_id, max_queued)
             now = self._now()
             created = await db.fetch(d(sql.INSERT_IMPORT), (
                 new.context.type, new.context.id, new.root_account_id, new.import_type,
@@ -438,9 +435,12 @@ class SqlStore:
         for statement in sql.FORGET_JOURNAL:
             await db.execute(self.dialect(statement), (ids,))
 
-    async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
+    async def queue_revert(
+        self, new: NewImport, target: int, max_queued: int | None = None
+    ) -> OutcomeImport:
         d = self.dialect
         async with self._serialized("queue") as db:
+            await _check_queue(db, d, new.root_account_id, max_queued)
             [(blocker,)] = await db.fetch(d(sql.REVERT_BLOCKER), (target,))
             if blocker is not None:
                 raise RevertRefused(revert_blocked(blocker))
@@ -1042,6 +1042,17 @@ class SqlBatch:
             (link.context.type, link.context.id, link.group_id, link.outcome_id, now, now)
             for link in links
         ])
+
+
+async def _check_queue(
+    db: Connection, d: Dialect, root_account_id: int, max_queued: int | None
+) -> None:
+    """ImportQueueFull when the root account already has ``max_queued`` imports waiting (in
+    the queue's transaction, so concurrent requests are counted)."""
+    if max_queued is not None:
+        [(queued,)] = await db.fetch(d(sql.COUNT_QUEUED), (root_account_id,))
+        if queued >= max_queued:
+            raise ImportQueueFull(queued)
 
 
 def _import_from_row(
