@@ -11,7 +11,7 @@ transaction that queues the revert (and again when it runs).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, cast
 
 from lms_hooks.host import IMPORT_OUTCOMES
 from lms_outcomes_plugin.api.base import CONTEXT
@@ -42,6 +42,11 @@ class UndoQueue(Protocol):
     async def cancel_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
         """The store's cancel (ImportEnded for an import that has ended)."""
         ...
+
+
+def undo_queue(handler: ImportHandler) -> UndoQueue:
+    """The routes' queue as the undo routes use it: the plugin's service is both."""
+    return cast(UndoQueue, handler.queue)
 
 
 def revert_refusal(target: OutcomeImport, journal_days: float) -> str | None:
@@ -75,7 +80,7 @@ class CancelOrShowImportHandler(ShowImportHandler):
     async def delete(self, segment: str, context_id: str, import_id: str) -> None:
         found = await self.find_import(segment, context_id, import_id, (IMPORT_OUTCOMES,))
         try:
-            cancelled = await self.queue.cancel_import(found.context, found.id)  # type: ignore[attr-defined]
+            cancelled = await undo_queue(self).cancel_import(found.context, found.id)
         except ImportEnded as ended:
             conflict(self, f"Import {found.id} has already ended "
                            f"({ended.outcome_import.workflow_state}): there is nothing to cancel")
@@ -102,7 +107,7 @@ class RevertImportHandler(ImportHandler):
             user_id=self.user.id,
         )
         try:
-            revert = await self.queue.queue_revert(new, target.id)  # type: ignore[attr-defined]
+            revert = await undo_queue(self).queue_revert(new, target.id)
         except RevertRefused as refused:
             conflict(self, str(refused))
         except ImportQueueFull:
