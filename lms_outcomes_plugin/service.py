@@ -91,7 +91,7 @@ class OutcomesService:
         return outcome_import
 
     async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
-        revert = await self.store.queue_revert(new, target)
+        revert = await self.store.queue_revert(new, target, self.settings.max_queued_imports)
         self.runner.wake()
         return revert
 

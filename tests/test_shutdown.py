@@ -162,7 +162,7 @@ def test_serve_ends_on_sigterm_while_an_import_never_returns(
         status, created = server.request(
             "POST", "/api/v1/accounts/1/outcome_imports?import_type=hanging", b"x"
         )
-        assert status == 200, created
+        assert status == 200, (created, server.output())
         server.wait_for("accounts/1", created["id"],
                         lambda body: body["workflow_state"] == "importing", timeout=30)
 

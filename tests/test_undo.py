@@ -258,3 +258,45 @@ class TestCancel:
         assert shown["progress"] == 0
         finished = await api.request("DELETE", f"{path}/{holding.body['id']}")
         assert finished.status == 409
+
+
+class TestRevertsInTheQueue:
+    """A revert waits in its root account's queue like any import: it counts against
+    ``max_queued_imports``, and is refused as a create is once the queue is full."""
+
+    @pytest.fixture
+    def gate(self, tmp_path: Path) -> Path:
+        return tmp_path / "gate"
+
+    @pytest.fixture
+    def plugin_settings(self, plugin_settings: dict[str, Any], gate: Path) -> dict[str, Any]:
+        return {**plugin_settings, "batch_size": 2, "max_queued_imports": 1,
+                "extra_plugins": [TrapsPlugin(str(gate), hold_after=2)]}
+
+    @pytest.mark.gen_test(timeout=60)
+    async def test_a_revert_counts_and_is_refused_past_max_queued_imports(
+        self, api: Api, world: World, gate: Path
+    ) -> None:
+        path = imports_path(world)
+        full = {"errors": [{"message": (
+            "Too many outcome imports are waiting in this root account (the limit is 1); try "
+            "again once some have finished"
+        )}]}
+        first = await imported(api, world, FIRST)
+        elsewhere = await imported(api, world, ELSEWHERE)
+        holding = await api.post_csv(f"{path}?import_type=read_all", b'["h1", "h2", "h3"]')
+        await progressed(api, f"{path}/{holding.body['id']}")  # running: no longer queued
+        waiting = await api.post(f"{path}/{first['id']}/revert")
+        assert waiting.status == 200, waiting.body
+
+        again = await api.post(f"{path}/{elsewhere['id']}/revert")
+        created = await api.post_csv(path, ELSEWHERE)
+
+        assert (again.status, again.body) == (429, full)
+        assert (created.status, created.body) == (429, full)
+        shown = (await api.get(f"{path}/{elsewhere['id']}")).body
+        assert shown["reverted_by"] is None  # the refused revert queued nothing
+        await asyncio.to_thread(gate.touch)
+        done = await api.wait_for_import(f"{path}/{waiting.body['id']}")
+        assert done.body["workflow_state"] == "succeeded"
+        assert (await reverted(api, world, elsewhere["id"]))["workflow_state"] == "succeeded"

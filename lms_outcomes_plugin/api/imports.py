@@ -213,6 +213,14 @@ class ImportHandler(ApiHandler):
         key = parse_id(import_id)
         return await self.store.get_import(context, key) if key else None
 
+    def queue_full(self) -> dict[str, Any]:
+        """The 429's body: the root account has ``max_queued_imports`` imports waiting (a
+        revert waits in the same queue, and is counted as one)."""
+        return {"errors": [{"message": (
+            f"Too many outcome imports are waiting in this root account (the limit is "
+            f"{self.plugin_settings.max_queued_imports}); try again once some have finished"
+        )}]}
+
     async def import_json(self, outcome_import: OutcomeImport) -> dict[str, Any]:
         body = outcome_import.as_json()
         if outcome_import.user_id is not None:
@@ -404,18 +412,8 @@ class CreateImportHandler(ImportHandler):
         """Past ``max_queued_imports`` waiting in the root account: 429 before the body is
         read. post() checks again as it queues, where concurrent uploads are counted too."""
         root = self.context.root_account_id
-        if await self.store.count_queued_imports(root) >= self._queue_limit:
-            self.fail(429, self._queue_full())
-
-    @property
-    def _queue_limit(self) -> int:
-        return self.plugin_settings.max_queued_imports
-
-    def _queue_full(self) -> dict[str, Any]:
-        return {"errors": [{"message": (
-            f"Too many outcome imports are waiting in this root account (the limit is "
-            f"{self._queue_limit}); try again once some have finished"
-        )}]}
+        if await self.store.count_queued_imports(root) >= self.plugin_settings.max_queued_imports:
+            self.fail(429, self.queue_full())
 
     def _check_content_length(self) -> None:
         """A declared length over the cap is refused before the body is read; a chunked body
@@ -489,7 +487,7 @@ class CreateImportHandler(ImportHandler):
             outcome_import = await self.queue.create_import(new, attachment, key)
         except ImportQueueFull:
             await self.store.delete_attachment(attachment.id)
-            self.fail(429, self._queue_full())
+            self.fail(429, self.queue_full())
         except KeyTakenOver:
             await self.store.delete_attachment(attachment.id)
             self.key_claim = None  # not ours any more: nothing to release

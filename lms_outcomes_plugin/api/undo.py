@@ -11,7 +11,7 @@ transaction that queues the revert (and again when it runs).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, cast
 
 from lms_hooks.host import IMPORT_OUTCOMES
 from lms_outcomes_plugin.api.base import CONTEXT
@@ -25,7 +25,7 @@ from lms_outcomes_plugin.models import (
     journal_expired,
     utcnow,
 )
-from lms_outcomes_plugin.storage import ImportEnded
+from lms_outcomes_plugin.storage import ImportEnded, ImportQueueFull
 
 #: The answer to a revert while journaling is off.
 JOURNAL_OFF = "Imports keep no change journal (journal_days is 0): nothing can be reverted"
@@ -35,12 +35,18 @@ class UndoQueue(Protocol):
     """Where reverts are queued and cancels reported (the plugin's service)."""
 
     async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
-        """Queue the revert (RevertRefused when the store finds a reason not to)."""
+        """Queue the revert (RevertRefused when the store finds a reason not to,
+        ImportQueueFull past the root account's limit: a revert waits in its queue)."""
         ...
 
     async def cancel_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
         """The store's cancel (ImportEnded for an import that has ended)."""
         ...
+
+
+def undo_queue(handler: ImportHandler) -> UndoQueue:
+    """The routes' queue as the undo routes use it: the plugin's service is both."""
+    return cast(UndoQueue, handler.queue)
 
 
 def revert_refusal(target: OutcomeImport, journal_days: float) -> str | None:
@@ -74,7 +80,7 @@ class CancelOrShowImportHandler(ShowImportHandler):
     async def delete(self, segment: str, context_id: str, import_id: str) -> None:
         found = await self.find_import(segment, context_id, import_id, (IMPORT_OUTCOMES,))
         try:
-            cancelled = await self.queue.cancel_import(found.context, found.id)  # type: ignore[attr-defined]
+            cancelled = await undo_queue(self).cancel_import(found.context, found.id)
         except ImportEnded as ended:
             conflict(self, f"Import {found.id} has already ended "
                            f"({ended.outcome_import.workflow_state}): there is nothing to cancel")
@@ -101,9 +107,11 @@ class RevertImportHandler(ImportHandler):
             user_id=self.user.id,
         )
         try:
-            revert = await self.queue.queue_revert(new, target.id)  # type: ignore[attr-defined]
+            revert = await undo_queue(self).queue_revert(new, target.id)
         except RevertRefused as refused:
             conflict(self, str(refused))
+        except ImportQueueFull:
+            self.fail(429, self.queue_full())
         self.send_json(await self.import_json(revert))
 
 

@@ -17,6 +17,7 @@ import contextlib
 import io
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import threading
@@ -96,6 +97,10 @@ class _Job:
 #: IOLoop and threads (planning, writing, answering requests) are an import's critical path,
 #: while the worker, a batch ahead, parses in the time left over.
 WORKER_NICENESS = 10
+#: A Unix socket's path holds at most 107 bytes (Linux); the forkserver's socket is
+#: ``/listener-XXXXXXXX`` in multiprocessing's temporary folder.
+MAX_SOCKET_PATH = 107
+FORKSERVER_SOCKET_NAME = len("/listener-XXXXXXXX")
 
 #: The jobs of this process (the worker's, or the host's in thread mode), by id.
 _jobs: dict[str, _Job] = {}
@@ -178,8 +183,13 @@ def _start_method() -> str:
     started once per host process, which has imported the host's main module already, so a
     later worker (another host's in the process, or one after a crash) starts sooner than a
     spawned one, which imports everything again. Never a plain fork: the host has threads
-    (aiosqlite's) that a fork would copy mid-lock. Elsewhere, spawn."""
-    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    (aiosqlite's) that a fork would copy mid-lock. Elsewhere, spawn; and spawn too where the
+    forkserver's socket would not fit in a Unix socket's path (a long TMPDIR), where it cannot
+    start."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    folder = os.fsencode(multiprocessing.util.get_temp_dir())
+    return "forkserver" if len(folder) + FORKSERVER_SOCKET_NAME <= MAX_SOCKET_PATH else "spawn"
 
 
 def _report_warm_up(done: Future[None]) -> None:

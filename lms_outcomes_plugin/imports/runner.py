@@ -62,7 +62,7 @@ class ImportRunner:
         #: here while its old task ends has two).
         self._claims: dict[asyncio.Task[None], str] = {}
         self._task_of: dict[int, asyncio.Task[None]] = {}
-        #: Imports the stall watchdog failed while this runner ran them.
+        #: Imports the stall watchdog ended while this runner ran them.
         self._stalled: set[int] = set()
         self._uploads_pruned_at = float("-inf")
         self._parsers = Parsers(in_process=settings.parse_in_subprocess)
@@ -142,12 +142,13 @@ class ImportRunner:
         await self._prune_uploads()
 
     async def _fail_stalled(self) -> None:
-        """The watchdog: an import that applied no batch for import_stall_seconds fails,
-        whichever process runs it (a heartbeat proves only that the process lives), and its
-        root account's queue moves on. One this runner runs is cancelled."""
+        """The watchdog: an import that applied no batch for import_stall_seconds fails (or,
+        asked to cancel, is undone and ends cancelled), whichever process runs it (a heartbeat
+        proves only that the process lives), and its root account's queue moves on. The task
+        of one this runner runs is cancelled."""
         since = utcnow() - timedelta(seconds=self._settings.import_stall_seconds)
         for import_id in await self._store.fail_stalled_imports(since):
-            log.error("import %d made no progress for %ss: failed", import_id,
+            log.error("import %d made no progress for %ss: stopped", import_id,
                       self._settings.import_stall_seconds)
             if (task := self._task_of.get(import_id)) is not None:
                 self._stalled.add(import_id)
@@ -203,7 +204,7 @@ class ImportRunner:
             log.info("import %d stopped by shutdown; it will resume at the next start", import_id)
             return
         except asyncio.CancelledError:
-            if import_id in self._stalled:  # failed by the watchdog: the task just ends
+            if import_id in self._stalled:  # ended by the watchdog: the task just ends
                 self._stalled.discard(import_id)
                 await self._report_stalled(outcome_import)
                 return

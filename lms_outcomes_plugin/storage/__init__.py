@@ -459,11 +459,15 @@ class Store(Protocol):
         (None otherwise): for a claimed import that was already asked to cancel."""
         ...
 
-    async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
+    async def queue_revert(
+        self, new: NewImport, target: int, max_queued: int | None = None
+    ) -> OutcomeImport:
         """Queue a revert of import ``target`` (``new.import_type`` is ``revert``), and mark
         the target ``reverted_by`` it, in one transaction. Raises
         :class:`~lms_outcomes_plugin.models.RevertRefused` when the target is already
-        reverted or a later import of its root account that is in effect changed its rows."""
+        reverted or a later import of its root account that is in effect changed its rows;
+        :class:`ImportQueueFull` (and queues nothing) as :meth:`create_import` does: a revert
+        waits in its root account's queue like any import."""
         ...
 
     async def revert_import(
@@ -501,7 +505,8 @@ class Store(Protocol):
 
     async def fail_stalled_imports(self, no_progress_since: datetime) -> list[int]:
         """Fail the running imports (any runner's) that applied no batch since
-        ``no_progress_since``, with a message that says so; returns their ids."""
+        ``no_progress_since``, with a message that says so; one asked to cancel is undone
+        instead and ends ``cancelled`` (as :meth:`cancel_run` would). Returns their ids."""
         ...
 
     async def requeue_stale_imports(self, lease: float) -> int:

@@ -243,10 +243,7 @@ class SqlStore:
     ) -> OutcomeImport:
         d = self.dialect
         async with self._serialized("queue") as db:
-            if max_queued is not None:
-                [(queued,)] = await db.fetch(d(sql.COUNT_QUEUED), (new.root_account_id,))
-                if queued >= max_queued:
-                    raise ImportQueueFull(queued)
+            await _check_queue(db, d, new.root_account_id, max_queued)
             now = self._now()
             created = await db.fetch(d(sql.INSERT_IMPORT), (
                 new.context.type, new.context.id, new.root_account_id, new.import_type,
@@ -424,13 +421,15 @@ class SqlStore:
         restored = [await db.execute(q(statement), (import_id,)) for statement in sql.RESTORE]
         removed = [await db.execute(q(statement), (import_id,))
                    for statement in sql.REMOVE_CREATED]
-        links, friendly, outcomes, groups = (a + b for a, b in zip(restored, removed, strict=True))
+        # Both in the statements' order: links, friendly descriptions, outcomes, groups.
+        _, _, outcomes, groups = restored
+        links_gone, _, outcomes_gone, groups_gone = removed
         return ImportCounts(
-            rows=links + friendly + outcomes + groups,
-            groups=ChangeCounts(updated=restored[3], deleted=removed[3]),
-            outcomes=ChangeCounts(updated=restored[2], deleted=removed[2]),
+            rows=sum(restored) + sum(removed),
+            groups=ChangeCounts(updated=groups, deleted=groups_gone),
+            outcomes=ChangeCounts(updated=outcomes, deleted=outcomes_gone),
             links_created=0,
-            links_deleted=removed[0],
+            links_deleted=links_gone,
         )
 
     async def _forget_journals(self, db: Connection, import_ids: list[int]) -> None:
@@ -438,9 +437,12 @@ class SqlStore:
         for statement in sql.FORGET_JOURNAL:
             await db.execute(self.dialect(statement), (ids,))
 
-    async def queue_revert(self, new: NewImport, target: int) -> OutcomeImport:
+    async def queue_revert(
+        self, new: NewImport, target: int, max_queued: int | None = None
+    ) -> OutcomeImport:
         d = self.dialect
         async with self._serialized("queue") as db:
+            await _check_queue(db, d, new.root_account_id, max_queued)
             [(blocker,)] = await db.fetch(d(sql.REVERT_BLOCKER), (target,))
             if blocker is not None:
                 raise RevertRefused(revert_blocked(blocker))
@@ -457,40 +459,53 @@ class SqlStore:
     async def revert_import(
         self, import_id: int, runner: str, journal_days: float
     ) -> OutcomeImport | None:
-        d = self.dialect
         claims = [runner]
         async with self._for_claims("revert", claims, self._serialized("tree")) as db:
-            owned = await db.fetch(d(sql.OWN_IMPORT), (import_id, runner))
+            owned = await db.fetch(self.dialect(sql.OWN_IMPORT), (import_id, runner))
             if not owned:
                 claims.clear()
                 return None
-            if owned[0][1]:
+            _, cancel_requested, _, target = owned[0]
+            if cancel_requested:
                 return await self._cancel(db, import_id)
-            target = owned[0][3]
             refusal = await self._revert_refusal(db, target, journal_days)
-            if refusal is None:
-                counts = await self._restore(db, target)
-                await self._forget_journals(db, [target])
-                now = self._now()
-                rows = await db.fetch(d(sql.END_REVERT), (
-                    _counts_json(counts), now, now, import_id
-                ))
-                return _import_from_row(rows[0])
-            await db.execute(d(sql.UNREVERT), (import_id,))
-        return await self.finish_import(import_id, runner, "failed", [(1, refusal)])
+            if refusal is not None:
+                return await self._fail_revert(db, import_id, runner, refusal)
+            counts = await self._restore(db, target)
+            await self._forget_journals(db, [target])
+            now = self._now()
+            rows = await db.fetch(
+                self.dialect(sql.END_REVERT), (_counts_json(counts), now, now, import_id)
+            )
+        return _import_from_row(rows[0])
 
     async def _revert_refusal(
         self, db: Connection, target: int, journal_days: float
     ) -> str | None:
         """Why the target cannot be reverted now, as the revert runs (None: it can)."""
         rows = await db.fetch(self.dialect(sql.SELECT_IMPORT_BY_ID), (target,))
-        if rows[0][19] != "kept":
+        if _import_from_row(rows[0]).journal != "kept":
             return journal_expired(target, journal_days)
         [(blocker,)] = await db.fetch(self.dialect(sql.REVERT_BLOCKER), (target,))
         return None if blocker is None else revert_blocked(blocker)
 
+    async def _fail_revert(
+        self, db: Connection, import_id: int, runner: str, refusal: str
+    ) -> OutcomeImport:
+        """End the revert ``failed`` with the reason, its target no longer reverted by it, in
+        the caller's transaction (so a takeover between the two cannot part them)."""
+        await db.execute(self.dialect(sql.UNREVERT), (import_id,))
+        now = self._now()
+        rows = await db.fetch(
+            self.dialect(sql.FINISH_IMPORT), ("failed", now, now, "failed", import_id, runner)
+        )
+        await self._insert_errors(db, import_id, [(1, refusal)], failure=True)
+        return _import_from_row(rows[0])
+
     async def delete_old_journals(self, ended_before: datetime) -> int:
-        async with self._transaction() as db:
+        # Under the tree's lock: a revert running meanwhile reads its target's journal in
+        # several statements, and must find all of it or (journal expired) none.
+        async with self._serialized("tree") as db:
             rows = await db.fetch(
                 self.dialect(sql.EXPIRE_JOURNALS), (self.dialect.encode_time(ended_before),)
             )
@@ -546,7 +561,20 @@ class SqlStore:
             for import_id, _ in failed:
                 await self._insert_errors(db, import_id, [(1, STALLED)], failure=True)
             claims.extend(claim for _, claim in failed)
-        return [import_id for import_id, _ in failed]
+        return [import_id for import_id, _ in failed] + await self._cancel_stalled(since)
+
+    async def _cancel_stalled(self, since: Any) -> list[int]:
+        """Undo the stalled imports that were asked to cancel, and end them ``cancelled``: the
+        tree's lock is taken only when there is one (the watchdog looks every poll)."""
+        if not await self._read(sql.STALLED_CANCELS, (since,)):
+            return []
+        claims: list[str] = []
+        async with self._for_claims("stall", claims, self._serialized("tree")) as db:
+            stalled = await db.fetch(self.dialect(sql.LOCK_STALLED_CANCELS), (since,))
+            for import_id, _ in stalled:
+                await self._cancel(db, import_id)
+            claims.extend(claim for _, claim in stalled)
+        return [import_id for import_id, _ in stalled]
 
     async def count_queued_imports(self, root_account_id: int) -> int:
         return int((await self._read(sql.COUNT_QUEUED, (root_account_id,)))[0][0])
@@ -1046,6 +1074,17 @@ class SqlBatch:
             (link.context.type, link.context.id, link.group_id, link.outcome_id, now, now)
             for link in links
         ])
+
+
+async def _check_queue(
+    db: Connection, d: Dialect, root_account_id: int, max_queued: int | None
+) -> None:
+    """ImportQueueFull when the root account already has ``max_queued`` imports waiting (in
+    the queue's transaction, so concurrent requests are counted)."""
+    if max_queued is not None:
+        [(queued,)] = await db.fetch(d(sql.COUNT_QUEUED), (root_account_id,))
+        if queued >= max_queued:
+            raise ImportQueueFull(queued)
 
 
 def _import_from_row(

@@ -472,12 +472,21 @@ FAIL_LAPSED = """
 UPDATE lms_outcomes_imports SET workflow_state = 'failed', ended_at = {clock}, updated_at = ?
 WHERE id IN ({ids})
 """
-# Whatever its runner's heartbeat says. params: ended_at, updated_at, no progress since
+# Whatever its runner's heartbeat says. One asked to cancel is undone instead (see
+# LOCK_STALLED_CANCELS). params: ended_at, updated_at, no progress since
 FAIL_STALLED = """
 UPDATE lms_outcomes_imports SET workflow_state = 'failed', ended_at = {clock}, updated_at = ?
-WHERE workflow_state = 'importing' AND progressed_at < ?
+WHERE workflow_state = 'importing' AND progressed_at < ? AND NOT cancel_requested
 RETURNING id, runner_id
 """
+# Stalled imports asked to cancel: the user asked for them to be undone, not failed. Looked
+# for without a lock (the watchdog's every look), then locked under the tree's lock, as a batch
+# takes them. params: no progress since
+STALLED_CANCELS = """
+SELECT id, runner_id FROM lms_outcomes_imports
+WHERE workflow_state = 'importing' AND progressed_at < ? AND cancel_requested
+ORDER BY id"""
+LOCK_STALLED_CANCELS = STALLED_CANCELS + " {lock}"
 # The imports of a root account waiting to run (or still uploading). params: root_account_id
 COUNT_QUEUED = """
 SELECT COUNT(*) FROM lms_outcomes_imports

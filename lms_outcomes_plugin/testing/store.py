@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
@@ -31,17 +32,23 @@ import pytest
 from lms_outcomes_plugin.models import (
     ERRORS_SHOWN,
     MAX_ERROR_LENGTH,
+    REVERT,
     WARNINGS_SHOWN,
     Attachment,
     ContextRef,
     NewImport,
     OutcomeImport,
+    RevertRefused,
+    journal_expired,
+    revert_blocked,
     utcnow,
 )
 from lms_outcomes_plugin.storage import (
     BatchWrite,
     FriendlyDescriptionWrite,
     GroupWrite,
+    ImportCancelled,
+    ImportEnded,
     ImportQueueFull,
     ImportTakenOver,
     KeyClaim,
@@ -123,6 +130,102 @@ async def running(store: Store, runner: str = "runner-1") -> OutcomeImport:
     assert claimed is not None
     assert claimed.id == queued.id
     return claimed
+
+
+RENAMED = OutcomeFields("Renamed", None, None, "highest", None, 2.0, 4.0, ((4.0, "Top"),),
+                        "active")
+
+
+@dataclass(frozen=True)
+class UndoBase:
+    """The tree an import made, for later imports to change: below the root ``top`` (with
+    ``child``), ``side`` and ``doomed``; outcome ``kept`` linked in ``top`` with a friendly
+    description, ``linked`` in ``child`` (that link: ``link``)."""
+
+    import_id: int
+    root: int
+    top: int
+    child: int
+    side: int
+    doomed: int
+    kept: int
+    linked: int
+    link: int
+
+
+async def undo_base(store: Store) -> UndoBase:
+    """The base tree, imported by an import that has ended."""
+    root = await store.root_group(ACCOUNT, "Account 1")
+    claimed = await running(store)
+    async with store.batch(claimed.id, "runner-1") as tx:
+        (top, child, side, doomed), (kept, linked) = await tx.reserve_ids(4, 2)
+        await tx.apply(BatchWrite(
+            claimed.id, "runner-1", 100,
+            groups=[GroupWrite(top, ACCOUNT, "top", "Top", "first", "active", root),
+                    GroupWrite(child, ACCOUNT, "child", "Child", "", "active", top),
+                    GroupWrite(side, ACCOUNT, "side", "Side", "", "active", root),
+                    GroupWrite(doomed, ACCOUNT, "doomed", "Doomed", "", "active", root)],
+            outcomes=[OutcomeWrite(kept, ACCOUNT, "o-kept", FIELDS),
+                      OutcomeWrite(linked, ACCOUNT, "o-linked", FIELDS)],
+            links=[LinkWrite(top, kept, ACCOUNT), LinkWrite(child, linked, ACCOUNT)],
+            friendly_descriptions=[FriendlyDescriptionWrite(ACCOUNT, kept, "Friendly")],
+        ))  # fmt: skip
+    await store.finish_import(claimed.id, "runner-1", "succeeded")
+    [in_child], _ = await store.group_links(child, EVERYTHING)
+    return UndoBase(claimed.id, root, top, child, side, doomed, kept, linked, in_child.link.id)
+
+
+async def snapshot(store: Store, base: UndoBase) -> tuple[object, ...]:
+    """The account's tree as the read side shows it: its groups, its active links with their
+    outcomes, and the friendly descriptions of the base's outcomes."""
+    return (
+        await store.context_groups(ACCOUNT, EVERYTHING),
+        await store.context_links(ACCOUNT, EVERYTHING),
+        await store.friendly_descriptions(ACCOUNT, [base.kept, base.linked]),
+        await store.get_outcome(base.kept),
+        await store.get_outcome(base.linked),
+    )
+
+
+def rename_top(import_id: int, runner: str, base: UndoBase, fresh: int, new: bool) -> BatchWrite:
+    """Renames ``top`` and creates ``fresh`` below it."""
+    return BatchWrite(import_id, runner, 50, groups=[
+        GroupWrite(base.top, ACCOUNT, "top", "Top renamed", "", "active", base.root, new=False),
+        GroupWrite(fresh, ACCOUNT, "fresh", "Fresh", "", "active", base.top, new=new),
+    ])
+
+
+async def ended(
+    store: Store,
+    runner: str,
+    write: Callable[[int, tuple[list[int], list[int]]], BatchWrite],
+    groups: int = 0,
+    outcomes: int = 0,
+) -> tuple[OutcomeImport, tuple[list[int], list[int]]]:
+    """A new import of ACCOUNT, run as one batch of ``write(import id, reserved ids)`` and
+    ended ``succeeded``; with the ids."""
+    claimed = await running(store, runner)
+    async with store.batch(claimed.id, runner) as tx:
+        ids = await tx.reserve_ids(groups, outcomes)
+        await tx.apply(write(claimed.id, ids))
+    finished = await store.finish_import(claimed.id, runner, "succeeded")
+    assert finished is not None
+    return finished, ids
+
+
+def revert_of() -> NewImport:
+    return NewImport(ACCOUNT, ROOTS[ACCOUNT], REVERT, user_id=7)
+
+
+async def reverted(store: Store, target: int) -> OutcomeImport:
+    """``target`` reverted: the revert queued, claimed and run."""
+    revert = await store.queue_revert(revert_of(), target)
+    claimed = await store.claim_next_import("reverter")
+    assert claimed is not None
+    assert claimed.id == revert.id
+    done = await store.revert_import(revert.id, "reverter", 30)
+    assert done is not None
+    return done
 
 
 def sha256_in_another_process(path: str) -> str:
@@ -664,6 +767,243 @@ class StoreConformance:
         assert shown is not None
         assert (shown.progress, shown.errors, shown.warnings) == (0, (), ())
         assert shown.updated_at == claimed.updated_at
+
+    # undo: the change journal, revert and cancel ---------------------------------------------
+
+    @with_open_store
+    async def test_a_revert_puts_every_row_back_and_removes_what_the_import_created(
+        self, store: Store
+    ) -> None:
+        """Changed, moved, deleted, merely stamped, unlinked and created rows, descriptions
+        set and added: the tree reads exactly as before the import, stamps included."""
+        base = await undo_base(store)
+        before = await snapshot(store, base)
+
+        def write(import_id: int, ids: tuple[list[int], list[int]]) -> BatchWrite:
+            (fresh,), (brand,) = ids
+            return BatchWrite(
+                import_id, "runner-2", 100,
+                groups=[GroupWrite(base.top, ACCOUNT, "top", "Top renamed", "new", "active",
+                                   base.root, new=False),
+                        GroupWrite(base.child, ACCOUNT, "child", "Child", "", "active",
+                                   base.side, new=False),
+                        GroupWrite(base.side, ACCOUNT, "side", "Side", "", "active", base.root,
+                                   new=False, changed=False),
+                        GroupWrite(fresh, ACCOUNT, "fresh", "Fresh", "", "active", base.top)],
+                deleted_groups={base.doomed},
+                outcomes=[OutcomeWrite(base.kept, ACCOUNT, "o-kept", RENAMED, new=False),
+                          OutcomeWrite(base.linked, ACCOUNT, "o-linked", FIELDS, new=False,
+                                       changed=False),
+                          OutcomeWrite(brand, ACCOUNT, "o-brand", FIELDS)],
+                links=[LinkWrite(fresh, brand, ACCOUNT), LinkWrite(base.side, base.kept, ACCOUNT)],
+                unlinks={base.link},
+                friendly_descriptions=[FriendlyDescriptionWrite(ACCOUNT, base.kept, "Changed"),
+                                       FriendlyDescriptionWrite(ACCOUNT, brand, "Brand")],
+            )  # fmt: skip
+
+        changed, ((fresh,), (brand,)) = await ended(store, "runner-2", write, 1, 1)
+        assert await snapshot(store, base) != before
+        revert = await reverted(store, changed.id)
+        assert (revert.workflow_state, revert.progress, revert.reverts) == (
+            "succeeded", 100, changed.id
+        )
+        assert await snapshot(store, base) == before
+        assert (await store.get_group(fresh), await store.get_outcome(brand)) == (None, None)
+        assert await store.friendly_descriptions(ACCOUNT, [brand]) == {}
+        shown = await store.get_import(ACCOUNT, changed.id)
+        assert shown is not None
+        assert shown.reverted_by == revert.id
+
+    @with_open_store
+    async def test_a_run_started_again_journals_each_row_once_per_import(
+        self, store: Store
+    ) -> None:
+        """After a takeover the run writes again what its first run wrote: the first
+        before-image is kept, so the revert goes back to the tree before the first run."""
+        base = await undo_base(store)
+        before = await snapshot(store, base)
+        first = await running(store, "runner-2")
+        async with store.batch(first.id, "runner-2") as tx:
+            (fresh,), _ = await tx.reserve_ids(1, 0)
+            await tx.apply(rename_top(first.id, "runner-2", base, fresh, new=True))
+        assert await store.requeue_stale_imports(-1) == 1
+        again = await store.claim_next_import("runner-3")
+        assert again is not None
+        assert again.id == first.id
+        async with store.batch(again.id, "runner-3") as tx:
+            # What the first run wrote is found: the group exists, the title is the new one.
+            await tx.apply(rename_top(again.id, "runner-3", base, fresh, new=False))
+        await store.finish_import(again.id, "runner-3", "succeeded")
+        await reverted(store, again.id)
+        assert await snapshot(store, base) == before
+        assert await store.get_group(fresh) is None
+
+    @with_open_store
+    async def test_a_later_import_of_the_same_rows_blocks_a_revert(self, store: Store) -> None:
+        base = await undo_base(store)
+        first, ((fresh,), _) = await ended(store, "runner-2", lambda import_id, ids: rename_top(
+            import_id, "runner-2", base, ids[0][0], new=True
+        ), groups=1)
+        later, _ = await ended(store, "runner-3", lambda import_id, _: BatchWrite(
+            import_id, "runner-3", 100,
+            groups=[GroupWrite(base.top, ACCOUNT, "top", "Top again", "", "active", base.root,
+                               new=False)],
+        ))
+        with pytest.raises(RevertRefused) as refused:
+            await store.queue_revert(revert_of(), first.id)
+        assert str(refused.value) == revert_blocked(later.id)
+        await reverted(store, later.id)
+        # A group created under one the first import created depends on it.
+        under, _ = await ended(store, "runner-4", lambda import_id, ids: BatchWrite(
+            import_id, "runner-4", 100,
+            groups=[GroupWrite(ids[0][0], ACCOUNT, "under", "Under", "", "active", fresh)],
+        ), groups=1)
+        with pytest.raises(RevertRefused) as refused:
+            await store.queue_revert(revert_of(), first.id)
+        assert str(refused.value) == revert_blocked(under.id)
+        await reverted(store, under.id)
+        # Another root account's imports never block.
+        other = await queue(store, OTHER_ROOT)
+        claimed = await store.claim_next_import("runner-5")
+        assert claimed is not None
+        assert claimed.id == other.id
+        assert (await reverted(store, first.id)).workflow_state == "succeeded"
+        assert await store.get_group(fresh) is None
+
+    @with_open_store
+    async def test_a_revert_checks_again_as_it_runs(self, store: Store) -> None:
+        """An import running as the revert is queued may change the target's rows after: the
+        revert then fails with the reason, and its target is no longer reverted."""
+        base = await undo_base(store)
+        first, _ = await ended(store, "runner-2", lambda import_id, ids: rename_top(
+            import_id, "runner-2", base, ids[0][0], new=True
+        ), groups=1)
+        later = await running(store, "runner-3")
+        revert = await store.queue_revert(revert_of(), first.id)
+        async with store.batch(later.id, "runner-3") as tx:
+            await tx.apply(BatchWrite(later.id, "runner-3", 100, groups=[
+                GroupWrite(base.top, ACCOUNT, "top", "Top again", "", "active", base.root,
+                           new=False)
+            ]))  # fmt: skip
+        await store.finish_import(later.id, "runner-3", "succeeded")
+        assert await store.claim_next_import("runner-4") is not None
+        failed = await store.revert_import(revert.id, "runner-4", 30)
+        assert failed is not None
+        shown = await store.get_import(ACCOUNT, revert.id)
+        assert shown is not None
+        assert (failed.workflow_state, shown.errors) == (
+            "failed", ((1, revert_blocked(later.id)),)
+        )
+        shown = await store.get_import(ACCOUNT, first.id)
+        assert shown is not None
+        assert shown.reverted_by is None
+
+    @with_open_store
+    async def test_a_created_import_is_cancelled_at_once_and_never_runs(
+        self, store: Store
+    ) -> None:
+        waiting = await queue(store)
+        cancelled = await store.cancel_import(ACCOUNT, waiting.id)
+        assert cancelled is not None
+        assert (cancelled.workflow_state, cancelled.cancel_requested) == ("cancelled", True)
+        assert cancelled.ended_at is not None
+        assert await store.claim_next_import("runner-1") is None
+        with pytest.raises(ImportEnded):
+            await store.cancel_import(ACCOUNT, waiting.id)
+        assert await store.cancel_import(COURSE, waiting.id) is None  # another context's
+
+    @with_open_store
+    async def test_a_running_import_is_undone_at_its_next_batch(self, store: Store) -> None:
+        base = await undo_base(store)
+        before = await snapshot(store, base)
+        claimed = await running(store, "runner-2")
+        async with store.batch(claimed.id, "runner-2") as tx:
+            (fresh,), _ = await tx.reserve_ids(1, 0)
+            await tx.apply(rename_top(claimed.id, "runner-2", base, fresh, new=True))
+        asked = await store.cancel_import(ACCOUNT, claimed.id)
+        assert asked is not None
+        assert (asked.workflow_state, asked.cancel_requested) == ("importing", True)
+        with pytest.raises(ImportCancelled) as stopped:
+            async with store.batch(claimed.id, "runner-2") as tx:
+                await tx.apply(BatchWrite(claimed.id, "runner-2", 100))
+        assert stopped.value.outcome_import.workflow_state == "cancelled"
+        assert await snapshot(store, base) == before
+        assert await store.get_group(fresh) is None
+
+    @with_open_store
+    async def test_a_run_asked_to_cancel_after_its_last_batch_is_undone_as_it_finishes(
+        self, store: Store
+    ) -> None:
+        base = await undo_base(store)
+        before = await snapshot(store, base)
+        claimed = await running(store, "runner-2")
+        async with store.batch(claimed.id, "runner-2") as tx:
+            (fresh,), _ = await tx.reserve_ids(1, 0)
+            await tx.apply(rename_top(claimed.id, "runner-2", base, fresh, new=True))
+        await store.cancel_import(ACCOUNT, claimed.id)
+        finished = await store.finish_import(claimed.id, "runner-2", "succeeded")
+        assert finished is not None
+        assert finished.workflow_state == "cancelled"
+        assert await snapshot(store, base) == before
+        assert await store.get_group(fresh) is None
+
+    @with_open_store
+    async def test_a_run_asked_to_cancel_is_undone_after_takeovers_or_a_stall(
+        self, store: Store
+    ) -> None:
+        """However often it is taken over, the next run undoes it (never failed for it); a
+        stalled one is undone by the watchdog, not failed."""
+        base = await undo_base(store)
+        before = await snapshot(store, base)
+        for stop in ("takeovers", "stall"):
+            claimed = await running(store, "runner-2")
+            async with store.batch(claimed.id, "runner-2") as tx:
+                (fresh,), _ = await tx.reserve_ids(1, 0)
+                await tx.apply(rename_top(claimed.id, "runner-2", base, fresh, new=True))
+            await store.cancel_import(ACCOUNT, claimed.id)
+            if stop == "stall":
+                assert await store.fail_stalled_imports(utcnow() + timedelta(seconds=1)) == [
+                    claimed.id
+                ]
+            else:
+                for n in range(4):  # more takeovers than fail an import not asked to cancel
+                    assert await store.requeue_stale_imports(-1) == 1
+                    again = await store.claim_next_import(f"runner-{n + 3}")
+                    assert again is not None
+                    assert (again.id, again.cancel_requested) == (claimed.id, True)
+                assert await store.cancel_run(claimed.id, "runner-2") is None  # not its run
+                await store.cancel_run(claimed.id, "runner-6")
+            shown = await store.get_import(ACCOUNT, claimed.id)
+            assert shown is not None
+            assert (shown.workflow_state, shown.errors) == ("cancelled", ())
+            assert await snapshot(store, base) == before
+            assert await store.get_group(fresh) is None
+
+    @with_open_store
+    async def test_old_journals_are_dropped_and_their_imports_cannot_be_reverted(
+        self, store: Store
+    ) -> None:
+        base = await undo_base(store)
+        unjournaled = await queue(store)
+        claimed = await store.claim_next_import("runner-2", journal=False)
+        assert claimed is not None
+        assert (claimed.id, claimed.journal) == (unjournaled.id, "off")
+        await store.finish_import(claimed.id, "runner-2", "succeeded")
+        assert await store.delete_old_journals(utcnow() - timedelta(days=1)) == 0
+        revert = await store.queue_revert(revert_of(), base.import_id)
+        assert await store.delete_old_journals(utcnow() + timedelta(seconds=1)) == 1
+        shown = await store.get_import(ACCOUNT, base.import_id)
+        assert shown is not None
+        assert shown.journal == "expired"
+        assert await store.claim_next_import("runner-3") is not None
+        failed = await store.revert_import(revert.id, "runner-3", 30)
+        assert failed is not None
+        shown = await store.get_import(ACCOUNT, revert.id)
+        assert shown is not None
+        assert (failed.workflow_state, shown.errors) == (
+            "failed", ((1, journal_expired(base.import_id, 30)),)
+        )
+        assert await store.get_group(base.top) is not None  # nothing was undone
 
     # announcing ends -------------------------------------------------------------------------
 
