@@ -27,9 +27,12 @@ venv: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/lms-outcomes serve --db $(DB)
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file to each at a time: most
+# tests wait on servers, databases and the parse worker, so two workers on two cores halve it.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Not part of `make test`: the import benchmarks of benchmarks/run.py (several minutes). The
 # status route's throughput line needs wrk (apt-get install wrk); without it, it says so.
