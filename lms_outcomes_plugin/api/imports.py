@@ -188,20 +188,21 @@ class ImportHandler(ApiHandler):
         # The import is read while the host authorizes, from the context the URL names (the
         # two do not depend on each other; a status is polled while its import runs, and each
         # wait in turn counts). What it found is used only once the request is authorized, and
-        # only when the host's context is the one guessed; an unauthorized request is answered
-        # without waiting for it.
+        # only when the host's context is the one guessed. The read is always awaited (not
+        # cancelled: cancelling a PostgreSQL query costs more than the query), so that no task
+        # outlives its request and its store.
         guess = context_of(segment, context_id)
         early = asyncio.ensure_future(self._read_import(guess, import_id)) if guess else None
         try:
             await self.authorize(segment, context_id, *permissions)
         except BaseException:
-            _forget(early)
+            await _settle(early)
             raise
         context = ContextRef.of(self.context)
         if early is not None and context == guess:
             found = await early
         else:
-            _forget(early)
+            await _settle(early)
             found = await self._read_import(context, import_id)
         if found is None:
             self.fail(404, {"message": f"Couldn't find OutcomeImport with 'id'={import_id}"})
@@ -645,11 +646,10 @@ def context_of(segment: str, context_id: str) -> ContextRef | None:
     return ContextRef(CONTEXT_TYPES[segment], key) if key else None
 
 
-def _forget(read: asyncio.Future[Any] | None) -> None:
-    """Let a read whose answer is not needed end on its own (cancelling a PostgreSQL query
-    costs more than the query), its outcome retrieved so that nothing is logged."""
+async def _settle(read: asyncio.Future[Any] | None) -> None:
+    """Wait for a read whose answer is not needed, whatever it ends with."""
     if read is not None:
-        read.add_done_callback(lambda done: done.cancelled() or done.exception())
+        await asyncio.gather(read, return_exceptions=True)
 
 
 def too_large(cap: int) -> dict[str, str]:
