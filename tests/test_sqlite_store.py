@@ -85,3 +85,46 @@ async def test_commits_are_copied_into_the_database_file_in_the_background(
         assert path.stat().st_size > header_only
     finally:
         await store.close()
+
+
+class _WouldWait(sqlite3.Connection):
+    """A connection whose reads meet SQLite's ``database is locked`` (SQLITE_BUSY), as the
+    store's read at once would when another connection holds a lock it must wait for."""
+
+    def execute(self, *args: object) -> sqlite3.Cursor:
+        error = sqlite3.OperationalError("database is locked")
+        error.sqlite_errorcode = sqlite3.SQLITE_BUSY
+        raise error
+
+
+@pytest.mark.gen_test
+async def test_status_reads_at_once_see_every_commit_and_wait_only_on_the_reader(
+    tmp_path: Path,
+) -> None:
+    """A status read runs on the IOLoop (no thread hop) on a connection that never waits: it
+    finds each commit as soon as it is made, and a read SQLite would make wait goes to the
+    reader's thread instead of holding up the IOLoop."""
+    path = tmp_path / "store.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        account = ContextRef("account", 1)
+        attachment = await store.add_attachment("g.csv", "text/csv", 1, "key")
+        created = await store.create_import(NewImport(account, 1, "instructure_csv", 1),
+                                            attachment)
+        assert (await store.get_import(account, created.id)).workflow_state == "created"  # type: ignore[union-attr]
+        claimed = await store.claim_next_import("r")
+        assert claimed is not None
+        assert (await store.get_latest_import(account)).id == created.id  # type: ignore[union-attr]
+        async with store.batch(claimed.id, "r") as tx:
+            await tx.apply(BatchWrite(import_id=claimed.id, runner="r", progress=40,
+                                      errors=[(2, "x")]))
+        shown = await store.get_import(account, created.id)
+        assert shown is not None
+        assert (shown.workflow_state, shown.progress, shown.errors) == ("importing", 40,
+                                                                         ((2, "x"),))
+
+        store._at_once = sqlite3.connect(path, factory=_WouldWait, check_same_thread=False)
+        assert await store.get_import(account, created.id) == shown  # through the reader
+    finally:
+        await store.close()

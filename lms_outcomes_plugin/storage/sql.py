@@ -188,6 +188,11 @@ class SqlStore:
     async def _read(self, query: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         return await self._reader().fetch(self.dialect(query), params)
 
+    async def _read_by_key(self, query: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """A read of a few rows found by key, of the kind polled (an import's status): as any
+        read here; a backend whose reads cost more to reach than to run may answer it at once."""
+        return await self._read(query, params)
+
     @asynccontextmanager
     async def _for_claims(
         self,
@@ -299,13 +304,13 @@ class SqlStore:
             )
 
     async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
-        return _shown_import(await self._read(
+        return _shown_import(await self._read_by_key(
             sql.SELECT_IMPORT_SHOWN,
             (import_id, context.type, context.id, ERRORS_SHOWN, WARNINGS_SHOWN),
         ))
 
     async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
-        return _shown_import(await self._read(
+        return _shown_import(await self._read_by_key(
             sql.SELECT_LATEST_IMPORT_SHOWN,
             (context.type, context.id, ERRORS_SHOWN, WARNINGS_SHOWN),
         ))
