@@ -50,6 +50,12 @@ POSTGRESQL = Dialect(
     macros={
         "ids": "SELECT value::BIGINT FROM jsonb_array_elements_text(?::JSONB)",
         "texts": "SELECT value FROM jsonb_array_elements_text(?::JSONB)",
+        # As an array (an InitPlan): the planner then looks the values up by index. As a
+        # semi-join with the list, it could not tell how many rows would match and chose to
+        # scan the whole table, in every batch (a batch's links read 20 times slower at
+        # 100,000 rows, and slower with every batch).
+        "in_ids": "= ANY(ARRAY(SELECT value::BIGINT FROM jsonb_array_elements_text(?::JSONB)))",
+        "in_texts": "= ANY(ARRAY(SELECT value FROM jsonb_array_elements_text(?::JSONB)))",
         "json_rows": "jsonb_array_elements(?::JSONB)",
         "greatest": "GREATEST",
         # NO KEY UPDATE: import rows are only updated, never their keys, and a run's

@@ -47,6 +47,8 @@ SQLITE = Dialect(
     macros={
         "ids": "SELECT value FROM json_each(?)",
         "texts": "SELECT value FROM json_each(?)",
+        "in_ids": "IN (SELECT value FROM json_each(?))",
+        "in_texts": "IN (SELECT value FROM json_each(?))",
         "json_rows": "json_each(?)",
         "greatest": "MAX",
         # One writer at a time (BEGIN IMMEDIATE, across processes too): nothing to skip or to

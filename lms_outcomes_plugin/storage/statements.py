@@ -1,17 +1,18 @@
 """The SQL both backends share: imports and their queue, the outcome tree's lookups and batch
 writes, and the read API.
 
-Statements are written in qmark style with a few named macros for where the dialects differ
-(see :class:`~lms_outcomes_plugin.storage.sql.Dialect`): ``{ids}`` and ``{texts}`` read a JSON
-list parameter as a subquery, ``{json_rows}`` a JSON list of lists as a table with a ``value``
-column, ``{greatest}`` is the two-argument maximum, ``{skip_locked}`` the row locking of the
-queue, ``{lock}`` the lock a transaction takes on the import rows it decides on (nothing where
-one writer at a time already excludes every other), ``{clock}`` the time an import starts or
-ends or its run renews its lease (a parameter, or the database's clock where imports run side
-by side) and ``{lease_cutoff}`` the moment before which a lease has lapsed (its parameter is
-the dialect's ``lease_cutoff`` of the lease). Lists travel as one JSON parameter, so a batch of
-any size is one statement and never meets a bound-variable limit. Writes name every object by
-id.
+Statements are written in qmark style with a few named macros for where the dialects differ (see
+:class:`~lms_outcomes_plugin.storage.sql.Dialect`): ``{ids}`` and ``{texts}`` read a JSON list
+parameter as a subquery, ``{in_ids}`` and ``{in_texts}`` test membership in one (in the form each
+planner estimates well: on PostgreSQL ``= ANY(ARRAY(...))``; as ``IN (subquery)`` it expected half
+of a table to match, and scanned all of it), ``{json_rows}`` a JSON list of lists as a table with a
+``value`` column, ``{greatest}`` is the two-argument maximum, ``{skip_locked}`` the row locking of
+the queue, ``{lock}`` the lock a transaction takes on the import rows it decides on (nothing where
+one writer at a time already excludes every other), ``{clock}`` the time an import starts or ends
+or its run renews its lease (a parameter, or the database's clock where imports run side by side)
+and ``{lease_cutoff}`` the moment before which a lease has lapsed (its parameter is the dialect's
+``lease_cutoff`` of the lease). Lists travel as one JSON parameter, so a batch of any size is one
+statement and never meets a bound-variable limit. Writes name every object by id.
 """
 
 GROUP_COLUMNS = (
@@ -29,18 +30,18 @@ LINK_COLUMNS = "id, group_id, outcome_id, context_type, context_id, workflow_sta
 # "guid IN (...) OR id IN (...)" with a scan of the whole table, so every batch of a large
 # import got slower as the table grew. An outcome named both ways comes back twice.
 SELECT_OUTCOMES = f"""
-SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes WHERE vendor_guid IN ({{texts}})
+SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes WHERE vendor_guid {{in_texts}}
 UNION ALL
-SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes WHERE id IN ({{ids}})
+SELECT {OUTCOME_COLUMNS} FROM lms_outcomes_outcomes WHERE id {{in_ids}}
 """
 # params: JSON [id, ...]
 SELECT_LINKS = f"""
 SELECT {LINK_COLUMNS} FROM lms_outcomes_links
-WHERE outcome_id IN ({{ids}}) ORDER BY id
+WHERE outcome_id {{in_ids}} ORDER BY id
 """
 # params: JSON [id, ...], JSON [[context_type, context_id, vendor_guid], ...]
 SELECT_GROUPS = f"""
-SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups WHERE id IN ({{ids}})
+SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups WHERE id {{in_ids}}
 UNION
 SELECT g.{GROUP_COLUMNS.replace(", ", ", g.")} FROM {{json_rows}} AS k
 JOIN lms_outcomes_groups AS g ON g.context_type = k.value ->> 0
@@ -49,7 +50,7 @@ JOIN lms_outcomes_groups AS g ON g.context_type = k.value ->> 0
 # params: import id, JSON [guid, ...]: Canvas's find_parents (groups the import processed)
 SELECT_PARENTS = f"""
 SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups
-WHERE outcome_import_id = ? AND vendor_guid IN ({{texts}})
+WHERE outcome_import_id = ? AND vendor_guid {{in_texts}}
 """
 # Recursive walks of the tree use UNION, never UNION ALL: each group joins a walk at most once,
 # so a walk ends within the table's size even on a cycle (the schemas refuse a group as its own
@@ -82,15 +83,15 @@ WHERE id = ?
 """
 # An unchanged group or outcome is only stamped with the import (one statement a batch).
 # params: outcome_import_id, JSON [id, ...]
-STAMP_GROUPS = "UPDATE lms_outcomes_groups SET outcome_import_id = ? WHERE id IN ({ids})"
-STAMP_OUTCOMES = "UPDATE lms_outcomes_outcomes SET outcome_import_id = ? WHERE id IN ({ids})"
+STAMP_GROUPS = "UPDATE lms_outcomes_groups SET outcome_import_id = ? WHERE id {in_ids}"
+STAMP_OUTCOMES = "UPDATE lms_outcomes_outcomes SET outcome_import_id = ? WHERE id {in_ids}"
 # What lies below the groups a batch deletes, walked as Canvas's ``destroy`` walks: through
 # active child groups only. UNION (not UNION ALL) visits each group once, so the walk ends even
 # on a cycle an older version stored.
 # params: JSON [root id, ...]
 SELECT_BELOW = """
 WITH RECURSIVE below(id) AS (
-    SELECT id FROM lms_outcomes_groups WHERE id IN ({ids})
+    SELECT id FROM lms_outcomes_groups WHERE id {in_ids}
     UNION
     SELECT g.id FROM lms_outcomes_groups g JOIN below b ON g.parent_id = b.id
     WHERE g.workflow_state = 'active'
@@ -100,12 +101,12 @@ SELECT g.id, g.parent_id, g.workflow_state FROM lms_outcomes_groups g JOIN below
 # params: JSON [group id, ...]
 SELECT_LINKS_IN = f"""
 SELECT {LINK_COLUMNS} FROM lms_outcomes_links
-WHERE group_id IN ({{ids}}) AND workflow_state = 'active' ORDER BY id
+WHERE group_id {{in_ids}} AND workflow_state = 'active' ORDER BY id
 """
 # params: updated_at, JSON [id, ...]
 DELETE_GROUPS = """
 UPDATE lms_outcomes_groups SET workflow_state = 'deleted', updated_at = ?
-WHERE id IN ({ids}) AND workflow_state != 'deleted'
+WHERE id {in_ids} AND workflow_state != 'deleted'
 """
 
 _OUTCOME_FIELDS = (
@@ -140,7 +141,7 @@ WHERE lms_outcomes_links.workflow_state != 'active'
 # params: updated_at, JSON [id, ...]
 UNLINK = """
 UPDATE lms_outcomes_links SET workflow_state = 'deleted', updated_at = ?
-WHERE id IN ({ids}) AND workflow_state != 'deleted'
+WHERE id {in_ids} AND workflow_state != 'deleted'
 """
 
 # params: context_type, context_id, outcome_id, description, created_at, updated_at
@@ -215,7 +216,7 @@ COUNT_CONTEXT_GROUPS = (
 FRIENDLY_DESCRIPTIONS = """
 SELECT outcome_id, description FROM lms_outcomes_friendly_descriptions
 WHERE context_type = ? AND context_id = ? AND workflow_state = 'active'
-    AND outcome_id IN ({ids})
+    AND outcome_id {in_ids}
 """
 
 
@@ -254,7 +255,7 @@ ORDER BY o.id LIMIT ?
 TREE_PARENTS = """
 SELECT l.outcome_id, g.id, g.vendor_guid, g.is_root FROM lms_outcomes_links l
 JOIN lms_outcomes_groups g ON g.id = l.group_id
-WHERE l.context_type = ? AND l.context_id = ? AND l.outcome_id IN ({ids})
+WHERE l.context_type = ? AND l.context_id = ? AND l.outcome_id {in_ids}
     AND l.workflow_state = 'active' AND g.workflow_state = 'active'
 ORDER BY l.outcome_id, g.id
 """
@@ -263,7 +264,7 @@ ORDER BY l.outcome_id, g.id
 # params: JSON [group id, ...]
 HIDDEN_GROUPS = """
 WITH RECURSIVE up(start, id) AS (
-    SELECT id, parent_id FROM lms_outcomes_groups WHERE id IN ({ids}) AND parent_id IS NOT NULL
+    SELECT id, parent_id FROM lms_outcomes_groups WHERE id {in_ids} AND parent_id IS NOT NULL
     UNION
     SELECT u.start, g.parent_id FROM lms_outcomes_groups g JOIN up u ON g.id = u.id
     WHERE g.parent_id IS NOT NULL
@@ -406,7 +407,7 @@ ON CONFLICT (context_type, context_id) DO UPDATE SET outcome_import_id = exclude
 HEARTBEAT = """
 UPDATE lms_outcomes_imports SET heartbeat_at = {clock}
 WHERE id IN (SELECT id FROM lms_outcomes_imports
-    WHERE runner_id IN ({texts}) AND workflow_state = 'importing' ORDER BY id {skip_locked})
+    WHERE runner_id {in_texts} AND workflow_state = 'importing' ORDER BY id {skip_locked})
 RETURNING runner_id
 """
 # The first statement of a batch's transaction: the run still owns the import, and holds its
@@ -452,25 +453,25 @@ WHERE id = ? AND runner_id = ? AND workflow_state = 'importing' {lock}
 # A requeued import's batches are applied again from the start, as by a new import: the errors
 # they recorded would be recorded twice, and their stamps would read "already appeared".
 # params: JSON [import id, ...]
-REQUEUE_ERRORS = "DELETE FROM lms_outcomes_import_errors WHERE outcome_import_id IN ({ids})"
-REQUEUE_WARNINGS = "DELETE FROM lms_outcomes_import_warnings WHERE outcome_import_id IN ({ids})"
+REQUEUE_ERRORS = "DELETE FROM lms_outcomes_import_errors WHERE outcome_import_id {in_ids}"
+REQUEUE_WARNINGS = "DELETE FROM lms_outcomes_import_warnings WHERE outcome_import_id {in_ids}"
 REQUEUE_GROUP_STAMPS = (
-    "UPDATE lms_outcomes_groups SET outcome_import_id = NULL WHERE outcome_import_id IN ({ids})"
+    "UPDATE lms_outcomes_groups SET outcome_import_id = NULL WHERE outcome_import_id {in_ids}"
 )
 REQUEUE_OUTCOME_STAMPS = (
-    "UPDATE lms_outcomes_outcomes SET outcome_import_id = NULL WHERE outcome_import_id IN ({ids})"
+    "UPDATE lms_outcomes_outcomes SET outcome_import_id = NULL WHERE outcome_import_id {in_ids}"
 )
 # No run owns a queued import. params: updated_at, takeovers to add, JSON [import id, ...]
 REQUEUE = """
 UPDATE lms_outcomes_imports SET workflow_state = 'created', runner_id = NULL, updated_at = ?,
     counts = NULL, takeovers = takeovers + ?
-WHERE id IN ({ids})
+WHERE id {in_ids}
 """
 # An import whose runner died this many times is failed, not started again: it may be what
 # kills them. params: ended_at, updated_at, JSON [import id, ...]
 FAIL_LAPSED = """
 UPDATE lms_outcomes_imports SET workflow_state = 'failed', ended_at = {clock}, updated_at = ?
-WHERE id IN ({ids})
+WHERE id {in_ids}
 """
 # Whatever its runner's heartbeat says. One asked to cancel is undone instead (see
 # LOCK_STALLED_CANCELS). params: ended_at, updated_at, no progress since
@@ -500,9 +501,9 @@ WHERE a.created_at < ? AND NOT EXISTS (SELECT 1 FROM lms_outcomes_imports i
 """
 # params: JSON [attachment id, ...]
 UNLINK_UPLOADS = (
-    "UPDATE lms_outcomes_imports SET attachment_id = NULL WHERE attachment_id IN ({ids})"
+    "UPDATE lms_outcomes_imports SET attachment_id = NULL WHERE attachment_id {in_ids}"
 )
-DELETE_UPLOADS = "DELETE FROM lms_outcomes_attachments WHERE id IN ({ids})"
+DELETE_UPLOADS = "DELETE FROM lms_outcomes_attachments WHERE id {in_ids}"
 # params: import id
 CREATED_GROUP_IDS = (
     "SELECT id FROM lms_outcomes_groups WHERE outcome_import_id = ? ORDER BY id"
@@ -570,7 +571,7 @@ JOURNAL_LINKS = f"""
 INSERT INTO lms_outcomes_journal_links (outcome_import_id, id, existed, workflow_state,
     updated_at)
 SELECT CAST(? AS BIGINT), l.id, TRUE, l.workflow_state, l.updated_at FROM lms_outcomes_links l
-WHERE l.id IN ({{ids}})
+WHERE l.id {{in_ids}}
 UNION
 SELECT CAST(? AS BIGINT), l.id, TRUE, l.workflow_state, l.updated_at FROM {_LINK_PAIRS}
 WHERE TRUE ON CONFLICT DO NOTHING
@@ -639,7 +640,7 @@ REMOVE_CREATED = (
 )
 # params: JSON [import id, ...]
 FORGET_JOURNAL = tuple(
-    f"DELETE FROM lms_outcomes_journal_{table} WHERE outcome_import_id IN ({{ids}})"
+    f"DELETE FROM lms_outcomes_journal_{table} WHERE outcome_import_id {{in_ids}}"
     for table in ("groups", "outcomes", "links", "friendly")
 )
 
@@ -729,7 +730,7 @@ WHERE ended_at IS NOT NULL AND announced_at IS NULL ORDER BY ended_at, id LIMIT 
 """
 # params: announced_at, JSON [import id, ...]
 MARK_ANNOUNCED = """
-UPDATE lms_outcomes_imports SET announced_at = ? WHERE id IN ({ids}) AND announced_at IS NULL
+UPDATE lms_outcomes_imports SET announced_at = ? WHERE id {in_ids} AND announced_at IS NULL
 """
 JOB_COLUMNS = (
     "extension, job_key, payload, state, attempts, due_at, last_error, created_at, updated_at, "
