@@ -5,6 +5,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -12,11 +13,18 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from benchmarks.generate import write
 from lms_outcomes_plugin.storage import statements
 from lms_outcomes_plugin.storage.migrate import load_migrations
-from lms_outcomes_plugin.storage.postgresql import POSTGRESQL, PostgresStore
+from lms_outcomes_plugin.storage.postgresql import (
+    FIRST_ANALYZE_AFTER,
+    POSTGRESQL,
+    PgBatch,
+    PostgresStore,
+)
 from lms_outcomes_plugin.storage.sql import sort_title
 from lms_outcomes_plugin.storage.sqlite import SQLITE, SqliteStore, sqlite_path
+from tests.conftest import Api
 
 OUTCOMES = 50_000
 GUIDS = json.dumps([f"guid-{n}" for n in range(100, 1100)])
@@ -103,6 +111,11 @@ INSERT INTO lms_outcomes_links (context_type, context_id, group_id, outcome_id, 
     updated_at)
 SELECT 'account', 1, (SELECT MIN(id) FROM lms_outcomes_groups), id, now(), now()
 FROM lms_outcomes_outcomes;
+INSERT INTO lms_outcomes_groups (context_type, context_id, parent_id, vendor_guid, title,
+    outcome_import_id, created_at, updated_at)
+SELECT 'account', 1, (SELECT MIN(id) FROM lms_outcomes_groups), 'group-' || i, 'g', 1, now(),
+    now()
+FROM generate_series(1, 20000) AS i;
 """
 
 
@@ -130,6 +143,12 @@ async def test_a_batch_reads_and_writes_the_rows_it_names_by_id_through_an_index
             plan = [row[0] for row in await db.fetch(f"EXPLAIN {POSTGRESQL(statement)}",
                                                      *params)]
             assert not [step for step in plan if "Seq Scan on" in step], plan
+        # The parents' lookup: one lookup by import and guid per guid, never the import's
+        # groups filtered (the running import's id is never in the statistics).
+        plan = [row[0] for row in await db.fetch(f"EXPLAIN {POSTGRESQL(PgBatch.select_parents)}",
+                                                 1, GUIDS)]
+        assert any("Index Cond: ((outcome_import_id = " in step
+                   and step.endswith("AND (vendor_guid = k.guid))") for step in plan), plan
     finally:
         await db.close()
 
@@ -143,3 +162,36 @@ def test_errors_csv_reads_each_chunk_from_where_the_last_ended(tmp_path: Path) -
         "SEARCH lms_outcomes_import_errors USING INDEX lms_outcomes_import_errors_by_row "
         "(outcome_import_id=? AND row>?)"
     ], plan
+
+
+@pytest.mark.parametrize("storage_backend", ["postgresql"])
+@pytest.mark.gen_test(timeout=90)
+async def test_postgresql_analyzes_the_tree_as_an_import_grows_it(
+    api: Api, storage_url: str, tmp_path: Path
+) -> None:
+    """Autovacuum looks once a minute; an import doubles the tree far faster, and its batches
+    were planned on the statistics of the tables before it. The store ANALYZEs them once its
+    batches have created FIRST_ANALYZE_AFTER rows (and each time as many again)."""
+    outcomes = write(FIRST_ANALYZE_AFTER // 2 + 500, tmp_path / "tree.csv").read_bytes()
+    assert await _analyzed(storage_url) == {}
+    created = await api.post_csv("/api/v1/accounts/1/outcome_imports", outcomes)
+    done = await api.wait_for_import(f"/api/v1/accounts/1/outcome_imports/{created.body['id']}")
+    assert done.body["workflow_state"] == "succeeded"
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(analyzed := await _analyzed(storage_url)) < 3:
+        assert asyncio.get_running_loop().time() < deadline, analyzed
+        await asyncio.sleep(0.1)
+    assert set(analyzed) == {"lms_outcomes_groups", "lms_outcomes_outcomes", "lms_outcomes_links"}
+
+
+async def _analyzed(url: str) -> dict[str, int]:
+    """The tables ANALYZE (not autovacuum) has looked at, with their rows as it counted them."""
+    db = await asyncpg.connect(url)
+    try:
+        rows = await db.fetch(
+            "SELECT s.relname, c.reltuples FROM pg_stat_user_tables s "
+            "JOIN pg_class c ON c.oid = s.relid WHERE s.last_analyze IS NOT NULL"
+        )
+        return {row[0]: int(row[1]) for row in rows}
+    finally:
+        await db.close()

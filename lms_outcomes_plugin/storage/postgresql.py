@@ -6,12 +6,15 @@ transaction-level advisory lock, so what a batch looked up still holds when it w
 processes, as the store protocol promises; imports are created under another, so their ids
 follow the order they were created in. Imports are claimed with ``FOR UPDATE SKIP LOCKED``; a
 takeover locks the import rows it decides on ``FOR UPDATE``, as every write of a run does first.
-Uploads are kept in the database in 1 MiB chunks, where every process reaches them.
+Uploads are kept in the database in 1 MiB chunks, where every process reaches them. As
+imports grow the tree, each process ANALYZEs its tables whenever its own batches have doubled
+what they wrote (see ``PostgresStore._analyze_as_grown``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 import uuid
@@ -39,6 +42,9 @@ from lms_outcomes_plugin.storage.sql import (
     _outcome_fields,
     sort_title,
 )
+from lms_outcomes_plugin.storage.statements import GROUP_COLUMNS
+
+log = logging.getLogger("lms_outcomes_plugin.storage")
 
 try:
     import asyncpg
@@ -73,6 +79,16 @@ POSTGRESQL = Dialect(
     lease_cutoff=float,
 )
 CHUNK_SIZE = 1 << 20
+#: The tables an import grows, and the rows a process's batches write into them before it
+#: first ANALYZEs them (then each time its batches have written as many again).
+TREE_TABLES = (
+    "lms_outcomes_groups (id, context_type, context_id, parent_id, vendor_guid, workflow_state, "
+    "outcome_import_id), "
+    "lms_outcomes_outcomes (id, context_type, context_id, vendor_guid, workflow_state, "
+    "outcome_import_id), "
+    "lms_outcomes_links (id, context_type, context_id, group_id, outcome_id, workflow_state)"
+)
+FIRST_ANALYZE_AFTER = 5_000
 #: Seconds close() waits for connections still in use before it drops them.
 CLOSE_TIMEOUT = 10.0
 # Arbitrary, fixed keys of pg_advisory_xact_lock: migrations, and each kind of serialized write.
@@ -88,6 +104,11 @@ OUTCOME_COPY_COLUMNS = (
     "points_possible", "ratings", "workflow_state", "outcome_import_id", "created_at",
     "updated_at",
 )
+LINK_COPY_COLUMNS = (
+    "id", "context_type", "context_id", "group_id", "outcome_id", "workflow_state",
+    "created_at", "updated_at",
+)
+JOURNAL_NEW_COLUMNS = ("outcome_import_id", "id", "existed")
 # The batch's changes as arrays, one statement each (see PgBatch).
 # params: ids, parent_ids, titles, sort_titles, descriptions, workflow_states, import id, now
 UPDATE_GROUPS = """
@@ -157,16 +178,6 @@ FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[]) AS u(context_type, context_i
 WHERE f.context_type = u.context_type AND f.context_id = u.context_id
     AND f.outcome_id = u.outcome_id AND f.workflow_state != 'deleted'
 """
-# statements.JOURNAL_NEW_GROUPS and JOURNAL_NEW_OUTCOMES at once.
-# params: import id, group ids, outcome ids
-JOURNAL_NEW = """
-WITH groups AS (
-    INSERT INTO lms_outcomes_journal_groups (outcome_import_id, id, existed)
-    SELECT $1, id, FALSE FROM unnest($2::BIGINT[]) AS id ON CONFLICT DO NOTHING
-)
-INSERT INTO lms_outcomes_journal_outcomes (outcome_import_id, id, existed)
-SELECT $1, id, FALSE FROM unnest($3::BIGINT[]) AS id ON CONFLICT DO NOTHING
-"""
 # An import's errors or warnings, in their order. params: import id, rows, messages(, failure)
 INSERT_ERRORS = """
 INSERT INTO lms_outcomes_import_errors (outcome_import_id, row, message, failure)
@@ -178,6 +189,24 @@ SELECT $1, u.row, u.message FROM unnest($2::BIGINT[], $3::TEXT[]) AS u(row, mess
 """
 # The sequences are looked up once, not per id (OFFSET 0 keeps the planner from inlining the
 # lookup into each nextval): pg_get_serial_sequence per id was most of the statement's cost.
+# statements.SELECT_PARENTS, one index lookup per guid whatever the statistics say (OFFSET 0
+# keeps the planner from flattening the lateral subquery into a join): otherwise the planner,
+# which had not seen the running import's id in its statistics, read every group the import
+# had stamped and filtered them (a re-import's batches grew slower as it went).
+# params: import id, JSON [guid, ...]
+SELECT_PARENTS = f"""
+SELECT g.* FROM (SELECT CAST(? AS BIGINT) AS id) AS i
+CROSS JOIN jsonb_array_elements_text(?::JSONB) AS k(guid)
+CROSS JOIN LATERAL (
+    SELECT {GROUP_COLUMNS} FROM lms_outcomes_groups
+    WHERE outcome_import_id = i.id AND vendor_guid = k.guid OFFSET 0
+) AS g
+"""
+# params: how many
+RESERVE_LINK_IDS = """
+SELECT ARRAY(SELECT nextval(l.seq) FROM generate_series(1, $1))
+FROM (SELECT pg_get_serial_sequence('lms_outcomes_links', 'id')::REGCLASS AS seq OFFSET 0) AS l
+"""
 RESERVE_IDS = """
 SELECT
     ARRAY(SELECT nextval(g.seq) FROM generate_series(1, $1)),
@@ -254,6 +283,9 @@ class PostgresStore(SqlStore):
         self.dsn = dsn
         self.pool_size = pool_size
         self._pool: Any = None
+        self._written = 0
+        self._analyze_at = FIRST_ANALYZE_AFTER
+        self._analyzing: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str, settings: Mapping[str, Any]) -> PostgresStore:
@@ -270,6 +302,9 @@ class PostgresStore(SqlStore):
             await self._migrate(db)
 
     async def close(self) -> None:
+        if self._analyzing is not None:
+            self._analyzing.cancel()
+            await asyncio.gather(self._analyzing, return_exceptions=True)
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
@@ -290,6 +325,33 @@ class PostgresStore(SqlStore):
 
     def _batch_of(self, db: PgConnection) -> PgBatch:  # type: ignore[override]
         return PgBatch(db, self)
+
+    @asynccontextmanager
+    async def batch(self, import_id: int, runner: str) -> AsyncIterator[SqlBatch]:
+        async with super().batch(import_id, runner) as tx:
+            yield tx
+        self._analyze_as_grown(tx.rows_created)  # type: ignore[attr-defined]
+
+    def _analyze_as_grown(self, rows: int) -> None:
+        """ANALYZE the tree's tables, in the background, once this process's batches have
+        doubled the rows they created since the last time. Autovacuum looks once a minute, and
+        a large import doubles a table far faster: its batches were planned on the statistics
+        of the tables before it (a few rows), and read groups by scanning their table."""
+        self._written += rows
+        if self._written < self._analyze_at or not (
+            self._analyzing is None or self._analyzing.done()
+        ):
+            return
+        self._analyze_at = 2 * self._written
+        self._analyzing = asyncio.create_task(self._analyze(), name="lms-outcomes-analyze")
+
+    async def _analyze(self) -> None:
+        try:
+            async with self._transaction() as db:
+                await db.execute(f"ANALYZE {TREE_TABLES}")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            # Nothing is lost: plans stay as they were until the next ANALYZE (autovacuum's).
+            log.warning("ANALYZE of the outcome tree failed", exc_info=True)
 
     async def _insert_errors(
         self,
@@ -400,12 +462,19 @@ class PgBatch(SqlBatch):
     the server's per-row work made PostgreSQL three times slower than SQLite."""
 
     _db: PgConnection
+    select_parents = SELECT_PARENTS
+
+    def __init__(self, db: PgConnection, store: PostgresStore) -> None:
+        super().__init__(db, store)
+        #: Groups, outcomes and links this transaction created (see _analyze_as_grown).
+        self.rows_created = 0
 
     async def reserve_ids(self, groups: int, outcomes: int) -> tuple[list[int], list[int]]:
         rows = await self._db.fetch(RESERVE_IDS, (groups, outcomes))
         return list(rows[0][0]), list(rows[0][1])
 
     async def _insert_groups(self, new: list[GroupWrite], stamp: int, now: Any) -> None:
+        self.rows_created += len(new)
         await self._db.copy("lms_outcomes_groups", GROUP_COPY_COLUMNS, [
             (g.id, g.context.type, g.context.id, g.parent_id, g.vendor_guid, g.title,
              sort_title(g.title), g.description, g.workflow_state, stamp, now, now)
@@ -422,6 +491,7 @@ class PgBatch(SqlBatch):
         ))
 
     async def _insert_outcomes(self, new: list[OutcomeWrite], stamp: int, now: Any) -> None:
+        self.rows_created += len(new)
         await self._db.copy("lms_outcomes_outcomes", OUTCOME_COPY_COLUMNS, [
             (o.id, o.context.type, o.context.id, o.vendor_guid, *_outcome_fields(o.fields),
              stamp, now, now)
@@ -434,7 +504,13 @@ class PgBatch(SqlBatch):
         await self._db.execute(UPDATE_OUTCOMES, (list(latest), *columns, stamp, now))
 
     async def _journal_new(self, stamp: int, groups: list[int], outcomes: list[int]) -> None:
-        await self._db.execute(JOURNAL_NEW, (stamp, groups, outcomes))
+        # COPYed: their ids were reserved by this run, so no journal row of this import can
+        # name them yet (ON CONFLICT, which keeps a taken-over run's first before-image, has
+        # nothing to keep here).
+        for table, ids in (("lms_outcomes_journal_groups", groups),
+                           ("lms_outcomes_journal_outcomes", outcomes)):
+            if ids:
+                await self._db.copy(table, JOURNAL_NEW_COLUMNS, [(stamp, i, False) for i in ids])
 
     async def _journal_created(self, batch: BatchWrite) -> None:
         """Done as the links and descriptions were written (JOURNALED_LINKS)."""
@@ -453,18 +529,43 @@ class PgBatch(SqlBatch):
     async def _retire_friendly(self, retiring: list[FriendlyDescriptionWrite], now: Any) -> None:
         await self._db.execute(RETIRE_FRIENDLY, (*_friendly_columns(retiring)[:3], now))
 
-    async def _link(self, links: list[LinkWrite], stamp: int, now: Any) -> None:
+    async def _link(self, batch: BatchWrite, now: Any) -> None:
         # Once per pair: ON CONFLICT DO UPDATE may not meet a row twice in one statement, and
         # a pair's second write in a batch changes nothing.
-        pairs = {(k.group_id, k.outcome_id): k for k in links}
+        pairs = {(k.group_id, k.outcome_id): k for k in batch.links}
+        new_groups = {g.id for g in batch.groups if g.new}
+        new_outcomes = {o.id for o in batch.outcomes if o.new}
+        fresh = [k for k in pairs.values()
+                 if k.group_id in new_groups or k.outcome_id in new_outcomes]
+        if fresh:
+            await self._copy_links(fresh, batch.import_id, now)
+        if len(fresh) == len(pairs):
+            return
+        known = [k for k in pairs.values()
+                 if k.group_id not in new_groups and k.outcome_id not in new_outcomes]
         columns = (
-            [k.context.type for k in pairs.values()], [k.context.id for k in pairs.values()],
-            [k.group_id for k in pairs.values()], [k.outcome_id for k in pairs.values()], now,
+            [k.context.type for k in known], [k.context.id for k in known],
+            [k.group_id for k in known], [k.outcome_id for k in known], now,
         )
         if self.journal:
-            await self._db.execute(JOURNALED_LINKS, (*columns, stamp))
+            await self._db.execute(JOURNALED_LINKS, (*columns, batch.import_id))
         else:
             await self._db.execute(LINKS, columns)
+
+    async def _copy_links(self, fresh: list[LinkWrite], stamp: int, now: Any) -> None:
+        """Links into a group or to an outcome the batch creates cannot exist: COPYed with ids
+        reserved for them (and journaled as created), without ``INSERT ... ON CONFLICT``'s
+        speculative insertion into the pair's index, which was the larger part of a first
+        import's server time."""
+        self.rows_created += len(fresh)
+        [(ids,)] = await self._db.fetch(RESERVE_LINK_IDS, (len(fresh),))
+        await self._db.copy("lms_outcomes_links", LINK_COPY_COLUMNS, [
+            (link_id, k.context.type, k.context.id, k.group_id, k.outcome_id, "active", now, now)
+            for link_id, k in zip(ids, fresh, strict=True)
+        ])
+        if self.journal:
+            await self._db.copy("lms_outcomes_journal_links", JOURNAL_NEW_COLUMNS,
+                                [(stamp, link_id, False) for link_id in ids])
 
 
 def _friendly_columns(

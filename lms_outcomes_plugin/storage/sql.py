@@ -837,6 +837,9 @@ class SqlBatch:
     """One batch's write transaction (see :meth:`Store.batch`); a backend adds
     :meth:`reserve_ids`."""
 
+    #: Canvas's find_parents (a backend may say it another way).
+    select_parents = sql.SELECT_PARENTS
+
     def __init__(self, db: Connection, store: SqlStore) -> None:
         self._db = db
         self._store = store
@@ -867,7 +870,7 @@ class SqlBatch:
             await self._lookup_below(lookup, existing)
         if lookup.parent_guids:
             rows = await self._db.fetch(
-                self._sql(sql.SELECT_PARENTS),
+                self._sql(self.select_parents),
                 (lookup.import_id, json.dumps(sorted(lookup.parent_guids))),
             )
             for row in rows:
@@ -1051,7 +1054,7 @@ class SqlBatch:
     async def _apply_links(self, batch: BatchWrite, now: Any) -> None:
         db, q = self._db, self._sql
         if batch.links:
-            await self._link(batch.links, batch.import_id, now)
+            await self._link(batch, now)
         if batch.unlinks:
             await db.execute(q(sql.UNLINK), (now, json.dumps(sorted(batch.unlinks))))
         setting = [f for f in batch.friendly_descriptions if f.description is not None]
@@ -1074,10 +1077,12 @@ class SqlBatch:
             (now, f.context.type, f.context.id, f.outcome_id) for f in retiring
         ])
 
-    async def _link(self, links: list[LinkWrite], stamp: int, now: Any) -> None:
+    async def _link(self, batch: BatchWrite, now: Any) -> None:
+        """The batch's links (in a journaled run, :meth:`_journal_created` journals those it
+        created)."""
         await self._db.executemany(self._sql(sql.LINK), [
             (link.context.type, link.context.id, link.group_id, link.outcome_id, now, now)
-            for link in links
+            for link in batch.links
         ])
 
 
