@@ -10,12 +10,14 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from lms_outcomes_plugin.host.app import EmbeddedHost
 from tests.conftest import Api, World
 from tests.store_tables import Tree
+from tests.tree import O, csv_of
 
 IMPORTED = b'''vendor_guid,object_type,title,description,display_name,friendly_description,\
 parent_guids,calculation_method,calculation_int,mastery_points,ratings
@@ -201,3 +203,33 @@ async def test_memory_does_not_grow_with_the_tree(
     # before it hold, whatever the number of chunks (read and written at once, the 10,000
     # outcomes alone would take tens of megabytes).
     assert large < small * 1.5, (small, large)
+
+
+@pytest.mark.parametrize("storage_backend", ["postgresql"])
+@pytest.mark.gen_test(timeout=120)
+async def test_a_large_import_leaves_the_tree_analyzed_for_the_export(
+    api: Api, world: World, storage_url: str
+) -> None:
+    """On PostgreSQL an import of 1,000 rows or more (a tenth of the outcomes or more) analyzes
+    the tree's tables before it ends: without statistics the export read every link of the
+    context for each chunk, until autovacuum came by. A smaller import leaves that to it."""
+    context = context_of(world)
+    await imported(api, context, csv_of([O(vendor_guid=f"a{n}") for n in range(999)]))
+    assert await analyzed(storage_url) == set()
+    await imported(api, context, csv_of([O(vendor_guid=f"b{n}") for n in range(1000)]))
+    assert await analyzed(storage_url) == {
+        "lms_outcomes_groups", "lms_outcomes_outcomes", "lms_outcomes_links",
+        "lms_outcomes_friendly_descriptions",
+    }
+
+
+async def analyzed(url: str) -> set[str]:
+    """The tables an ANALYZE statement analyzed (autovacuum's are not counted)."""
+    db = await asyncpg.connect(url)
+    try:
+        rows = await db.fetch(
+            "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+        )
+    finally:
+        await db.close()
+    return {row[0] for row in rows}

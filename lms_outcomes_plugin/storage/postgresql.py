@@ -12,6 +12,7 @@ Uploads are kept in the database in 1 MiB chunks, where every process reaches th
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import tempfile
 import uuid
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from lms_outcomes_plugin.hookspecs import hookimpl
-from lms_outcomes_plugin.models import Attachment, cut_message
+from lms_outcomes_plugin.models import Attachment, ImportState, OutcomeImport, cut_message
 from lms_outcomes_plugin.storage import (
     BatchWrite,
     FriendlyDescriptionWrite,
@@ -72,6 +73,23 @@ CLOSE_TIMEOUT = 10.0
 # Arbitrary, fixed keys of pg_advisory_xact_lock: migrations, and each kind of serialized write.
 MIGRATION_LOCK = 0x6C6D_736F_0001
 SERIALIZED_LOCKS: dict[Serialized, int] = {"tree": 0x6C6D_736F_0002, "queue": 0x6C6D_736F_0003}
+# A large import leaves the tree's tables without statistics (or with a small tree's) until
+# autovacuum analyzes them, up to a minute later: meanwhile the planner takes a context's
+# hundred thousand links for one row, and reads that follow at once (the export, the read API)
+# pick plans that read all of them. So an import that wrote ANALYZE_MIN_ROWS rows or more, a
+# tenth of the outcomes or more (autovacuum's own measure), analyzes the tables before it ends.
+ANALYZE_MIN_ROWS = 1000
+# params: import id
+IMPORT_ROWS = "SELECT counts FROM lms_outcomes_imports WHERE id = ? AND NOT dry_run"
+# params: the import's rows
+TREE_STALE = """
+SELECT reltuples < 0 OR ? > reltuples / 10 FROM pg_class
+WHERE oid = 'lms_outcomes_outcomes'::REGCLASS
+"""
+ANALYZE_TREE = (
+    "ANALYZE lms_outcomes_groups, lms_outcomes_outcomes, lms_outcomes_links, "
+    "lms_outcomes_friendly_descriptions"
+)
 GROUP_COPY_COLUMNS = (
     "id", "context_type", "context_id", "parent_id", "vendor_guid", "title", "sort_title",
     "description", "workflow_state", "outcome_import_id", "created_at", "updated_at",
@@ -284,6 +302,24 @@ class PostgresStore(SqlStore):
 
     def _batch_of(self, db: PgConnection) -> PgBatch:  # type: ignore[override]
         return PgBatch(db, self)
+
+    async def finish_import(
+        self,
+        import_id: int,
+        runner: str,
+        state: ImportState,
+        errors: Sequence[tuple[int, str]] = (),
+    ) -> OutcomeImport | None:
+        if state == "succeeded":  # before it shows as ended: a client may read the tree then
+            await self._analyze_after(import_id)
+        return await super().finish_import(import_id, runner, state, errors)
+
+    async def _analyze_after(self, import_id: int) -> None:
+        """Analyze the tree's tables after a large import (see ANALYZE_MIN_ROWS)."""
+        found = await self._read(IMPORT_ROWS, (import_id,))
+        rows = json.loads(found[0][0])["rows"] if found and found[0][0] else 0
+        if rows >= ANALYZE_MIN_ROWS and (await self._read(TREE_STALE, (rows,)))[0][0]:
+            await self._reader().execute(ANALYZE_TREE)
 
     async def _insert_errors(
         self,
