@@ -271,17 +271,18 @@ WHERE l.context_type = ? AND l.context_id = ? AND l.outcome_id BETWEEN ? AND ?
 ORDER BY l.outcome_id, g.id
 """
 # Which of the listed groups lie below a deleted group (the read API does not show them). A walk
-# up from each; UNION visits each (start, group) pair once, so it ends even on a stored cycle.
+# up from each, each step reading the group it reaches, with its state, by key (a join of the
+# walk with the groups afterwards had PostgreSQL read every group for the few deleted ones, each
+# chunk); UNION keeps each (start, step) row once, so it ends even on a stored cycle.
 # params: JSON [group id, ...]
 HIDDEN_GROUPS = """
-WITH RECURSIVE up(start, id) AS (
-    SELECT id, parent_id FROM lms_outcomes_groups WHERE id IN ({ids}) AND parent_id IS NOT NULL
+WITH RECURSIVE up(start, parent_id, workflow_state, above) AS (
+    SELECT id, parent_id, workflow_state, 0 FROM lms_outcomes_groups WHERE id IN ({ids})
     UNION
-    SELECT u.start, g.parent_id FROM lms_outcomes_groups g JOIN up u ON g.id = u.id
-    WHERE g.parent_id IS NOT NULL
+    SELECT u.start, g.parent_id, g.workflow_state, 1 FROM lms_outcomes_groups g
+    JOIN up u ON g.id = u.parent_id
 )
-SELECT DISTINCT u.start FROM up u JOIN lms_outcomes_groups g ON g.id = u.id
-WHERE g.workflow_state != 'active'
+SELECT DISTINCT start FROM up WHERE above = 1 AND workflow_state != 'active'
 """
 
 
