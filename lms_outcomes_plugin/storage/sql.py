@@ -772,7 +772,7 @@ class SqlStore:
         after = 0
         while True:
             rows = await self._read(
-                sql.TREE_OUTCOMES_AFTER, (after, context.type, context.id, size)
+                sql.TREE_OUTCOMES_AFTER, (context.type, context.id, after, after, size)
             )
             if rows:
                 yield await self._tree_outcomes(context, [_outcome(row) for row in rows])
@@ -784,8 +784,10 @@ class SqlStore:
         self, context: ContextRef, outcomes: list[StoredOutcome]
     ) -> list[TreeOutcome]:
         """The chunk's outcomes with their parents (three reads, whatever its size)."""
-        ids = json.dumps([outcome.id for outcome in outcomes])
-        links = await self._read(sql.TREE_PARENTS, (context.type, context.id, ids))
+        ids = [outcome.id for outcome in outcomes]
+        links = await self._read(
+            sql.TREE_PARENTS, (context.type, context.id, ids[0], ids[-1], json.dumps(ids))
+        )
         groups = sorted({group_id for _, group_id, _, is_root in links if not is_root})
         hidden = {row[0] for row in await self._read(sql.HIDDEN_GROUPS, (json.dumps(groups),))}
         parents: dict[int, list[tuple[int, str | None]]] = {}

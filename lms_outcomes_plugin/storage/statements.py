@@ -240,37 +240,50 @@ JOIN lms_outcomes_groups p ON p.id = g.parent_id
 WHERE (t.depth, t.id) > (?, ?)
 ORDER BY t.depth, t.id LIMIT ?
 """
-# The active outcomes with an active link in an active group of the context, by id.
-# params: after id, context_type, context_id, limit
+# The active outcomes with an active link in an active group of the context, by id. A chunk
+# walks the context's links in outcome order from the last id (PostgreSQL's index on (context,
+# outcome_id), SQLite's on outcome_id) and stops at the limit: it reads its own links, whatever
+# the statistics say (right after a large import there are none), never all the context's.
+# The bound is given to the outcomes too: PostgreSQL carries no inequality across a join, and
+# would read the outcomes from the first. The chunk's ids are found first, grouped by
+# l.outcome_id alone (SQLite groups in index order only so, and PostgreSQL selects no outcome
+# column by that key), then their outcomes read.
+# params: context_type, context_id, after id, after id again, limit
 TREE_OUTCOMES_AFTER = f"""
-SELECT {_O} FROM lms_outcomes_outcomes o
-WHERE o.id > ? AND o.workflow_state = 'active' AND EXISTS (
-    SELECT 1 FROM lms_outcomes_links l JOIN lms_outcomes_groups g ON g.id = l.group_id
-    WHERE l.outcome_id = o.id AND l.context_type = ? AND l.context_id = ?
-        AND l.workflow_state = 'active' AND g.workflow_state = 'active')
-ORDER BY o.id LIMIT ?
+SELECT {_O} FROM lms_outcomes_outcomes o JOIN (
+    SELECT l.outcome_id FROM lms_outcomes_links l
+    JOIN lms_outcomes_groups g ON g.id = l.group_id
+    JOIN lms_outcomes_outcomes a ON a.id = l.outcome_id
+    WHERE l.context_type = ? AND l.context_id = ? AND l.outcome_id > ? AND a.id > ?
+        AND l.workflow_state = 'active' AND g.workflow_state = 'active'
+        AND a.workflow_state = 'active'
+    GROUP BY l.outcome_id ORDER BY l.outcome_id LIMIT ?
+) chunk ON o.id = chunk.outcome_id
+ORDER BY o.id
 """
-# The groups those outcomes are linked in (the root group too), by outcome and group id.
-# params: context_type, context_id, JSON [outcome id, ...]
+# The groups those outcomes are linked in (the root group too), by outcome and group id. The
+# range of the chunk's ids bounds the index range the links are read from, whatever the plan.
+# params: context_type, context_id, first id, last id, JSON [outcome id, ...]
 TREE_PARENTS = """
 SELECT l.outcome_id, g.id, g.vendor_guid, g.is_root FROM lms_outcomes_links l
 JOIN lms_outcomes_groups g ON g.id = l.group_id
-WHERE l.context_type = ? AND l.context_id = ? AND l.outcome_id {in_ids}
-    AND l.workflow_state = 'active' AND g.workflow_state = 'active'
+WHERE l.context_type = ? AND l.context_id = ? AND l.outcome_id BETWEEN ? AND ?
+    AND l.outcome_id {in_ids} AND l.workflow_state = 'active' AND g.workflow_state = 'active'
 ORDER BY l.outcome_id, g.id
 """
 # Which of the listed groups lie below a deleted group (the read API does not show them). A walk
-# up from each; UNION visits each (start, group) pair once, so it ends even on a stored cycle.
+# up from each, each step reading the group it reaches, with its state, by key (a join of the
+# walk with the groups afterwards had PostgreSQL read every group for the few deleted ones, each
+# chunk); UNION keeps each (start, step) row once, so it ends even on a stored cycle.
 # params: JSON [group id, ...]
 HIDDEN_GROUPS = """
-WITH RECURSIVE up(start, id) AS (
-    SELECT id, parent_id FROM lms_outcomes_groups WHERE id {in_ids} AND parent_id IS NOT NULL
+WITH RECURSIVE up(start, parent_id, workflow_state, above) AS (
+    SELECT id, parent_id, workflow_state, 0 FROM lms_outcomes_groups WHERE id {in_ids}
     UNION
-    SELECT u.start, g.parent_id FROM lms_outcomes_groups g JOIN up u ON g.id = u.id
-    WHERE g.parent_id IS NOT NULL
+    SELECT u.start, g.parent_id, g.workflow_state, 1 FROM lms_outcomes_groups g
+    JOIN up u ON g.id = u.parent_id
 )
-SELECT DISTINCT u.start FROM up u JOIN lms_outcomes_groups g ON g.id = u.id
-WHERE g.workflow_state != 'active'
+SELECT DISTINCT start FROM up WHERE above = 1 AND workflow_state != 'active'
 """
 
 
