@@ -79,7 +79,8 @@ class PostgresServer:
     user: str | None
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, options: str = "") -> PostgresServer:
+        """``options``: more ``-c name=value`` server settings (they win over SERVER_OPTIONS)."""
         user = "nobody" if os.geteuid() == 0 else None
         root = Path(tempfile.mkdtemp(prefix="lms-outcomes-pg-"))
         server = cls(root, free_port(), find_binaries(), user)
@@ -89,7 +90,7 @@ class PostgresServer:
         server._run("initdb", "-D", str(server.data), "-U", SUPERUSER, "--auth=trust",
                     "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
         server._run("pg_ctl", "-D", str(server.data), "-l", str(root / "server.log"), "-w",
-                    "-o", f"-p {server.port} -k {root} {SERVER_OPTIONS}", "start")
+                    "-o", f"-p {server.port} -k {root} {SERVER_OPTIONS} {options}", "start")
         return server
 
     @property
