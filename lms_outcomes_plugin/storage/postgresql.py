@@ -39,6 +39,7 @@ from lms_outcomes_plugin.storage.sql import (
     Serialized,
     SqlBatch,
     SqlStore,
+    _created_ids,
     _outcome_fields,
     sort_title,
 )
@@ -533,8 +534,7 @@ class PgBatch(SqlBatch):
         # Once per pair: ON CONFLICT DO UPDATE may not meet a row twice in one statement, and
         # a pair's second write in a batch changes nothing.
         pairs = {(k.group_id, k.outcome_id): k for k in batch.links}
-        new_groups = {g.id for g in batch.groups if g.new}
-        new_outcomes = {o.id for o in batch.outcomes if o.new}
+        new_groups, new_outcomes = _created_ids(batch)
         fresh: list[LinkWrite] = []
         known: list[LinkWrite] = []
         for link in pairs.values():

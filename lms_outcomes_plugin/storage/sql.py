@@ -957,8 +957,7 @@ class SqlBatch:
         (:meth:`_journal_new`); links and descriptions it creates, whose ids the database
         gives, by :meth:`_journal_created`."""
         db, q, stamp = self._db, self._sql, batch.import_id
-        new_groups = {g.id for g in batch.groups if g.new}
-        new_outcomes = {o.id for o in batch.outcomes if o.new}
+        new_groups, new_outcomes = _created_ids(batch)
         groups = ({g.id for g in batch.groups} | batch.deleted_groups) - new_groups
         if groups:
             await db.execute(q(sql.JOURNAL_GROUPS), (stamp, json.dumps(sorted(groups))))
@@ -1128,6 +1127,12 @@ def _import_from_row(
         cancel_requested=bool(row[18]),
         journal=row[19],
     )
+
+
+def _created_ids(batch: BatchWrite) -> tuple[set[int], set[int]]:
+    """The ids of the groups and of the outcomes the batch creates (nothing can name them yet:
+    no link into or to them, no description of them)."""
+    return {g.id for g in batch.groups if g.new}, {o.id for o in batch.outcomes if o.new}
 
 
 def _link_pairs(links: Iterable[LinkWrite]) -> str:
