@@ -8,23 +8,25 @@ follow the order they were created in. Imports are claimed with ``FOR UPDATE SKI
 takeover locks the import rows it decides on ``FOR UPDATE``, as every write of a run does first.
 Uploads are kept in the database in 1 MiB chunks, where every process reaches them. As
 imports grow the tree, each process ANALYZEs its tables whenever its own batches have doubled
-what they wrote (see ``PostgresStore._analyze_as_grown``).
+what they wrote (see ``PostgresStore._analyze_as_grown``). Each process keeps the statuses it
+has shown until PostgreSQL notifies it that their import changed (see :mod:`.shown`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from lms_outcomes_plugin.hookspecs import hookimpl
-from lms_outcomes_plugin.models import Attachment, cut_message
+from lms_outcomes_plugin.models import Attachment, ContextRef, OutcomeImport, cut_message
 from lms_outcomes_plugin.storage import (
     BatchWrite,
     FriendlyDescriptionWrite,
@@ -33,6 +35,7 @@ from lms_outcomes_plugin.storage import (
     OutcomeWrite,
     StorageBackendRegistry,
 )
+from lms_outcomes_plugin.storage.shown import LATEST, ShownImports
 from lms_outcomes_plugin.storage.sql import (
     Connection,
     Dialect,
@@ -92,6 +95,13 @@ TREE_TABLES = (
 FIRST_ANALYZE_AFTER = 5_000
 #: Seconds close() waits for connections still in use before it drops them.
 CLOSE_TIMEOUT = 10.0
+#: Where PostgreSQL announces each change to an import's row (migration 0015), and how often
+#: the connection that listens is checked (a peer gone without a word shows only then), and
+#: the longest wait before listening again once it was lost.
+IMPORTS_CHANNEL = "lms_outcomes_imports"
+LISTENER_NAME = "lms-outcomes-listen"  # its application_name, for pg_stat_activity
+LISTEN_CHECK_SECONDS = 10.0
+LISTEN_RETRY_SECONDS = 30.0
 # Arbitrary, fixed keys of pg_advisory_xact_lock: migrations, and each kind of serialized write.
 MIGRATION_LOCK = 0x6C6D_736F_0001
 SERIALIZED_LOCKS: dict[Serialized, int] = {"tree": 0x6C6D_736F_0002, "queue": 0x6C6D_736F_0003}
@@ -275,7 +285,7 @@ class PostgresStore(SqlStore):
 
     dialect = POSTGRESQL
 
-    def __init__(self, dsn: str, pool_size: int = 10) -> None:
+    def __init__(self, dsn: str, pool_size: int = 10, status_cache: int = 1000) -> None:
         if asyncpg is None:
             raise RuntimeError(
                 "the postgresql storage backend needs asyncpg: "
@@ -287,10 +297,13 @@ class PostgresStore(SqlStore):
         self._written = 0
         self._analyze_at = FIRST_ANALYZE_AFTER
         self._analyzing: asyncio.Task[None] | None = None
+        self._shown = ShownImports(status_cache)
+        self._listening: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str, settings: Mapping[str, Any]) -> PostgresStore:
-        return cls(url, pool_size=int(settings.get("pool_size", 10)))
+        return cls(url, pool_size=int(settings.get("pool_size", 10)),
+                   status_cache=int(settings.get("status_cache", 1000)))
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -301,11 +314,14 @@ class PostgresStore(SqlStore):
             # Two processes starting together: one migrates, the other then finds it done.
             await db.execute("SELECT pg_advisory_xact_lock($1)", (MIGRATION_LOCK,))
             await self._migrate(db)
+        if self._shown.size > 0:
+            self._listening = asyncio.create_task(self._listen(), name="lms-outcomes-listen")
 
     async def close(self) -> None:
-        if self._analyzing is not None:
-            self._analyzing.cancel()
-            await asyncio.gather(self._analyzing, return_exceptions=True)
+        for task in (self._analyzing, self._listening):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
@@ -317,8 +333,12 @@ class PostgresStore(SqlStore):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[PgConnection]:
         assert self._pool is not None, "store is not open"
-        async with self._pool.acquire() as connection, connection.transaction():
-            yield PgConnection(connection)
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                yield PgConnection(connection)
+        finally:
+            # What this process wrote shows in its next status at once, not once notified.
+            self._shown.forget_all()
 
     def _reader(self) -> PgConnection:
         assert self._pool is not None, "store is not open"
@@ -326,6 +346,57 @@ class PostgresStore(SqlStore):
 
     def _batch_of(self, db: PgConnection) -> PgBatch:  # type: ignore[override]
         return PgBatch(db, self)
+
+    # statuses, kept until their import changes (see .shown) ----------------------------------
+
+    async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
+        return await self._shown.get(
+            context, import_id, functools.partial(super().get_import, context, import_id)
+        )
+
+    async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
+        return await self._shown.get(
+            context, LATEST, functools.partial(super().get_latest_import, context)
+        )
+
+    async def _listen(self) -> None:
+        """Keep a connection that LISTENs for changes to imports, again whenever it is lost;
+        statuses are kept only while it listens."""
+        retry = 1.0
+        while True:
+            try:
+                await self._listen_once()
+                retry = 1.0  # it listened, then was lost: listen again at once
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("cannot listen for changes to imports; statuses are read each "
+                            "time until it can (again in %g s)", retry, exc_info=True)
+                await asyncio.sleep(retry)
+                retry = min(2 * retry, LISTEN_RETRY_SECONDS)
+
+    async def _listen_once(self) -> None:
+        connection = await asyncpg.connect(
+            self.dsn, server_settings={"application_name": LISTENER_NAME}
+        )
+        try:
+            lost = asyncio.Event()
+            connection.add_termination_listener(lambda _connection: lost.set())
+            await connection.add_listener(IMPORTS_CHANNEL, self._import_changed)
+            self._shown.forget_all()  # what changed before it listened was not told
+            self._shown.listening = True
+            while not lost.is_set():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), LISTEN_CHECK_SECONDS)
+                    break
+                await connection.execute("SELECT 1", timeout=LISTEN_CHECK_SECONDS)
+            log.warning("lost the connection that listens for changes to imports")
+        finally:
+            self._shown.listening = False
+            self._shown.forget_all()
+            connection.terminate()
+
+    def _import_changed(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        import_id, context_type, context_id = payload.split(" ")
+        self._shown.changed(ContextRef(context_type, int(context_id)), int(import_id))
 
     @asynccontextmanager
     async def batch(self, import_id: int, runner: str) -> AsyncIterator[SqlBatch]:
