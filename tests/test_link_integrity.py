@@ -1,0 +1,123 @@
+"""A link names a group and an outcome that exist, on both backends: SQLite by its foreign
+keys, PostgreSQL by a check per statement (migration 0016; its foreign keys locked each new
+link's rows one at a time, most of the time an import spent writing its links). A batch that
+would break the rule fails whole, and so does a delete of a row a link still names."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import asyncpg
+import pytest
+
+from lms_outcomes_plugin.storage import BatchWrite, GroupWrite, LinkWrite, OutcomeWrite, Store
+from lms_outcomes_plugin.storage.postgresql import PostgresStore
+from lms_outcomes_plugin.storage.sqlite import SqliteStore
+from lms_outcomes_plugin.testing.store import ACCOUNT, FIELDS, running
+from tests.store_tables import Tree
+
+MISSING = 10_000_000
+#: What each backend raises when a link would name a row that is not there.
+BROKEN = (sqlite3.IntegrityError, asyncpg.ForeignKeyViolationError)
+
+
+def open_store(storage_url: str) -> Store:
+    if storage_url.startswith("sqlite:"):
+        return SqliteStore.from_url(storage_url, {})
+    return PostgresStore.from_url(storage_url, {})
+
+
+async def batch_fails(
+    store: Store, import_id: int, build: Callable[[list[int], list[int]], BatchWrite]
+) -> str:
+    """Applies one batch (``build`` given a reserved group and outcome id) that must fail;
+    returns the error's message."""
+    with pytest.raises(BROKEN) as failed:
+        async with store.batch(import_id, "runner-1") as tx:
+            await tx.apply(build(*await tx.reserve_ids(1, 1)))
+    return str(failed.value)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_link_must_name_a_group_and_an_outcome_that_exist(
+    storage_backend: str, storage_url: str, tree: Tree
+) -> None:
+    store = open_store(storage_url)
+    await store.open()
+    try:
+        root = await store.root_group(ACCOUNT, "Account 1")
+        claimed = await running(store)
+        async with store.batch(claimed.id, "runner-1") as tx:
+            [group], [outcome] = await tx.reserve_ids(1, 1)
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 5,
+                groups=[GroupWrite(group, ACCOUNT, "g", "G", "", "active", root)],
+                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o", FIELDS)],
+                links=[LinkWrite(group, outcome, ACCOUNT)],
+            ))
+        before = tree.snapshot()
+        # Into an existing group (INSERT ... ON CONFLICT on PostgreSQL), to a missing outcome.
+        message = await batch_fails(store, claimed.id, lambda _g, _o: BatchWrite(
+            claimed.id, "runner-1", 10,
+            links=[LinkWrite(root, outcome, ACCOUNT), LinkWrite(root, MISSING, ACCOUNT)],
+        ))
+        # Into a group the batch creates (COPY on PostgreSQL), to a missing outcome; and from
+        # an outcome the batch creates into a missing group.
+        copied = await batch_fails(store, claimed.id, lambda g, _o: BatchWrite(
+            claimed.id, "runner-1", 10,
+            groups=[GroupWrite(g[0], ACCOUNT, "f", "F", "", "active", root)],
+            links=[LinkWrite(g[0], outcome, ACCOUNT), LinkWrite(g[0], MISSING, ACCOUNT)],
+        ))
+        to_missing_group = await batch_fails(store, claimed.id, lambda _g, o: BatchWrite(
+            claimed.id, "runner-1", 10,
+            outcomes=[OutcomeWrite(o[0], ACCOUNT, "n", FIELDS)],
+            links=[LinkWrite(MISSING, o[0], ACCOUNT)],
+        ))
+        assert tree.snapshot() == before  # each failed batch left nothing behind
+        if storage_backend == "postgresql":
+            assert message.startswith("link ")
+            assert message.endswith(f"names outcome {MISSING}, which does not exist")
+            assert copied.endswith(f"names outcome {MISSING}, which does not exist")
+            assert to_missing_group.endswith(f"names group {MISSING}, which does not exist")
+    finally:
+        await store.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("storage_backend", ["postgresql"], indirect=True)
+async def test_a_group_or_an_outcome_a_link_names_cannot_be_deleted(
+    storage_backend: str, storage_url: str
+) -> None:
+    store = open_store(storage_url)
+    await store.open()
+    try:
+        root = await store.root_group(ACCOUNT, "Account 1")
+        claimed = await running(store)
+        async with store.batch(claimed.id, "runner-1") as tx:
+            [group], [outcome, loose] = await tx.reserve_ids(1, 2)
+            await tx.apply(BatchWrite(
+                claimed.id, "runner-1", 5,
+                groups=[GroupWrite(group, ACCOUNT, "g", "G", "", "active", root)],
+                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o", FIELDS),
+                          OutcomeWrite(loose, ACCOUNT, "l", FIELDS)],
+                links=[LinkWrite(group, outcome, ACCOUNT)],
+            ))
+    finally:
+        await store.close()
+    db = await asyncpg.connect(storage_url)
+    try:
+        link = await db.fetchval("SELECT id FROM lms_outcomes_links WHERE outcome_id = $1", outcome)
+        for table, row, what in (("groups", group, "group"), ("outcomes", outcome, "outcome")):
+            with pytest.raises(asyncpg.ForeignKeyViolationError) as failed:
+                await db.execute(f"DELETE FROM lms_outcomes_{table} WHERE id = $1", row)
+            assert str(failed.value) == f"{what} {row} is deleted, but link {link} still names it"
+        assert await db.execute("DELETE FROM lms_outcomes_outcomes WHERE id = $1", loose) == (
+            "DELETE 1"
+        )
+        await db.execute("DELETE FROM lms_outcomes_links WHERE id = $1", link)
+        assert await db.execute("DELETE FROM lms_outcomes_outcomes WHERE id = $1", outcome) == (
+            "DELETE 1"
+        )
+    finally:
+        await db.close()
