@@ -81,6 +81,7 @@ class Server:
 def serve(folder: Path, storage: str | None, *settings: str) -> Iterator[Server]:
     """``lms-outcomes serve`` on a fresh database, as a user starts it (``settings``: more
     ``name=value`` plugin settings)."""
+    folder.mkdir(exist_ok=True)
     command = [str(Path(sys.executable).parent / "lms-outcomes"), "serve",
                "--db", str(folder / "bench.db"), "--port", "0",
                "--setting", "lms_outcomes.max_upload_bytes=2000000000"]
@@ -183,6 +184,20 @@ def import_polled(server: Server, path: Path) -> tuple[float, dict[str, object],
         stop.set()
         poller.join()
     return seconds, state, busy
+
+
+def import_twice(server: Server, path: Path) -> tuple[float, float]:
+    """Seconds of the import of ``path`` (with a client polling its status) and of the same
+    file again."""
+    return import_polled(server, path)[0], import_file(server, path)[0]
+
+
+#: Turns of PostgreSQL's import and re-import and of SQLite's, its yardstick.
+YARDSTICK_TURNS = 3
+
+
+def _best(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return min(first for first, _ in runs), min(again for _, again in runs)
 
 
 def floor(path: Path, folder: Path) -> float:
@@ -344,11 +359,21 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
     main = files[rows]
     floor_seconds = statistics.median(databases.floor(main) for _ in range(3))
     on_sqlite = None
+    runs: list[tuple[float, float]] = []  # PostgreSQL's import and re-import, each turn
+    turns = YARDSTICK_TURNS if rows >= 10_000 else 1  # once for a small file (the smoke test)
     if databases.postgres is not None:
         # The same import and re-import on SQLite, in the same run and alike (the first with
-        # a client polling its status, as below): PostgreSQL's yardstick.
-        with serve(folder / "s", None) as server:
-            on_sqlite = import_polled(server, main)[0], import_file(server, main)[0]
+        # a client polling its status, as below): PostgreSQL's yardstick. Both are taken in
+        # turns, on new servers, and the best of each kept: this shared machine's speed drifts
+        # by more than the difference between turns (the last PostgreSQL turn is server a's).
+        on_sqlite_runs = []
+        for turn in range(turns):
+            with serve(folder / f"s{turn}", None) as server:
+                on_sqlite_runs.append(import_twice(server, main))
+            if turn < turns - 1:
+                with serve(folder / f"p{turn}", databases.storage()) as server:
+                    runs.append(import_twice(server, main))
+        on_sqlite = _best(on_sqlite_runs)
     with serve(folder / "a", databases.storage()) as server:
         idle = Latencies()
         stop = threading.Event()
@@ -359,6 +384,7 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
         poller.join()
         first, shown, busy = import_polled(server, main)
         again, _ = import_file(server, main)
+        first, again = _best([*runs, (first, again)])
         quick, _ = import_file(server, files[small], account=_new_account(folder / "a"))
         exported, _ = export_tree(server)  # the `rows` file's tree
         throughput = status_throughput(
@@ -377,11 +403,12 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
     journal_first, journal_changed = journal_cost(main, folder, databases)
     rates = {small: small / quick, rows: rows / steady, big: big / large}
     spread = max(rates.values()) / min(rates.values()) - 1
+    best_of = f" (best of {turns})" if on_sqlite and turns > 1 else ""
     return [
         (f"floor: csv + {'COPY' if on_sqlite else 'executemany'}", f"{floor_seconds:.2f} s",
          f"{rows / floor_seconds:,.0f} rows/s", ""),
-        *_sqlite_lines(rows, on_sqlite),
-        ("import over HTTP", f"{first:.2f} s", f"{rows / first:,.0f} rows/s",
+        *_sqlite_lines(rows, on_sqlite, best_of),
+        (f"import over HTTP{best_of}", f"{first:.2f} s", f"{rows / first:,.0f} rows/s",
          _verdict(first / floor_seconds <= 1.5 and rows / first >= 25_000,
                   f"{first / floor_seconds:.2f}x floor (<= 1.5x, >= 25,000 rows/s)")
          if on_sqlite is None else
@@ -401,7 +428,7 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
          _verdict(journal_changed[0] / journal_changed[1] <= JOURNAL_TARGET,
                   f"{journal_changed[0] / journal_changed[1]:.2f}x journal_days 0 "
                   f"(<= {JOURNAL_TARGET}x)")),
-        ("re-import (all unchanged)", f"{again:.2f} s", f"{rows / again:,.0f} rows/s",
+        (f"re-import (all unchanged){best_of}", f"{again:.2f} s", f"{rows / again:,.0f} rows/s",
          _verdict(again / first <= 1.5, f"{again / first:.2f}x first (<= 1.5x)")
          if on_sqlite is None else
          _verdict(again / on_sqlite[1] <= 1.5 and again / first <= 1.5,
@@ -426,13 +453,16 @@ def measure(rows: int, big: int, folder: Path, databases: Databases,
     ]
 
 
-def _sqlite_lines(rows: int, on_sqlite: tuple[float, float] | None) -> list[tuple[str, ...]]:
+def _sqlite_lines(
+    rows: int, on_sqlite: tuple[float, float] | None, best_of: str
+) -> list[tuple[str, ...]]:
     if on_sqlite is None:
         return []
     first, again = on_sqlite
     return [
-        ("SQLite: import over HTTP", f"{first:.2f} s", f"{rows / first:,.0f} rows/s", ""),
-        ("SQLite: re-import", f"{again:.2f} s", f"{rows / again:,.0f} rows/s", ""),
+        (f"SQLite: import over HTTP{best_of}", f"{first:.2f} s", f"{rows / first:,.0f} rows/s",
+         ""),
+        (f"SQLite: re-import{best_of}", f"{again:.2f} s", f"{rows / again:,.0f} rows/s", ""),
     ]
 
 
@@ -572,8 +602,6 @@ def main() -> None:
     postgres = PostgresServer.start(BENCH_SERVER_OPTIONS) if args.postgres else None
     try:
         with tempfile.TemporaryDirectory(prefix="lms-outcomes-bench-") as folder:
-            for name in ("a", "b", "s"):
-                (Path(folder) / name).mkdir()
             databases = Databases(Path(folder), postgres)
             print_table(measure(args.rows, args.big, Path(folder), databases, args.small,
                                 args.wrk_seconds))
