@@ -164,6 +164,14 @@ async def untold_writes(url: str) -> AsyncIterator[Callable[[int, int], Awaitabl
         await db.close()
 
 
+async def db_notify(url: str, payload: str) -> None:
+    db = await asyncpg.connect(url)
+    try:
+        await db.execute("SELECT pg_notify('lms_outcomes_imports', $1)", payload)
+    finally:
+        await db.close()
+
+
 async def progress_of(store: PostgresStore, import_id: int) -> int:
     found = await store.get_import(ACCOUNT, import_id)
     assert found is not None
@@ -189,13 +197,12 @@ async def test_a_status_is_kept_until_postgresql_tells_of_a_change(
         await set_progress_untold(created.id, 42)
         assert await progress_of(store, created.id) == 0  # kept: nobody said it changed
         assert await progress_of(other, created.id) == 42  # read by a process that had not
-        db = await asyncpg.connect(storage_url)
-        try:
-            await db.execute("SELECT pg_notify('lms_outcomes_imports', $1)",
-                             f"{created.id} account 1")
-        finally:
-            await db.close()
+        await db_notify(storage_url, f"{created.id} account 1")
         await eventually(lambda: shows_progress(store, created.id, 42))
+        # A notification it cannot read (not the trigger's) forgets everything.
+        await set_progress_untold(created.id, 43)
+        await db_notify(storage_url, "garbled")
+        await eventually(lambda: shows_progress(store, created.id, 43))
         # A change made by another process's store: its trigger tells every process.
         await other.cancel_import(ACCOUNT, created.id)
         await eventually(lambda: is_cancelled(store, created.id))

@@ -395,8 +395,11 @@ class PostgresStore(SqlStore):
             connection.terminate()
 
     def _import_changed(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
-        import_id, context_type, context_id = payload.split(" ")
-        self._shown.changed(ContextRef(context_type, int(context_id)), int(import_id))
+        try:
+            import_id, context_type, context_id = payload.split(" ")
+            self._shown.changed(ContextRef(context_type, int(context_id)), int(import_id))
+        except ValueError:  # not migration 0015's trigger: something changed, but not what
+            self._shown.forget_all()
 
     @asynccontextmanager
     async def batch(self, import_id: int, runner: str) -> AsyncIterator[SqlBatch]:
