@@ -116,8 +116,8 @@ OUTCOME_COPY_COLUMNS = (
     "updated_at",
 )
 LINK_COPY_COLUMNS = (
-    "id", "context_type", "context_id", "group_id", "outcome_id", "workflow_state",
-    "created_at", "updated_at",
+    "context_type", "context_id", "group_id", "outcome_id", "workflow_state", "created_at",
+    "updated_at",
 )
 JOURNAL_NEW_COLUMNS = ("outcome_import_id", "id", "existed")
 # The batch's changes as arrays, one statement each (see PgBatch).
@@ -221,11 +221,6 @@ FROM (SELECT pg_get_serial_sequence('lms_outcomes_groups', 'id')::REGCLASS AS se
     AS g,
     (SELECT pg_get_serial_sequence('lms_outcomes_outcomes', 'id')::REGCLASS AS seq OFFSET 0)
     AS o
-"""
-# The same for the links a batch COPYs. params: how many
-RESERVE_LINK_IDS = """
-SELECT ARRAY(SELECT nextval(l.seq) FROM generate_series(1, $1))
-FROM (SELECT pg_get_serial_sequence('lms_outcomes_links', 'id')::REGCLASS AS seq OFFSET 0) AS l
 """
 
 
@@ -615,7 +610,7 @@ class PgBatch(SqlBatch):
             created = link.group_id in new_groups or link.outcome_id in new_outcomes
             (fresh if created else known).append(link)
         if fresh:
-            await self._copy_links(fresh, batch.import_id, now)
+            await self._copy_links(fresh, now)
         if not known:
             return
         columns = (
@@ -627,19 +622,15 @@ class PgBatch(SqlBatch):
         else:
             await self._db.execute(LINKS, columns)
 
-    async def _copy_links(self, fresh: list[LinkWrite], stamp: int, now: Any) -> None:
-        """Links into a group or to an outcome the batch creates cannot exist: COPYed with ids
-        reserved for them (and journaled as created), without ``INSERT ... ON CONFLICT``'s
-        speculative insertion into the pair's index (a tenth of their server time)."""
+    async def _copy_links(self, fresh: list[LinkWrite], now: Any) -> None:
+        """Links into a group or to an outcome the batch creates cannot exist: COPYed, without
+        ``INSERT ... ON CONFLICT``'s speculative insertion into the pair's index (a tenth of
+        their server time), and not journaled (see ``SqlBatch._journal_created``)."""
         self.rows_created += len(fresh)
-        [(ids,)] = await self._db.fetch(RESERVE_LINK_IDS, (len(fresh),))
         await self._db.copy("lms_outcomes_links", LINK_COPY_COLUMNS, [
-            (link_id, k.context.type, k.context.id, k.group_id, k.outcome_id, "active", now, now)
-            for link_id, k in zip(ids, fresh, strict=True)
+            (k.context.type, k.context.id, k.group_id, k.outcome_id, "active", now, now)
+            for k in fresh
         ])
-        if self.journal:
-            await self._db.copy("lms_outcomes_journal_links", JOURNAL_NEW_COLUMNS,
-                                [(stamp, link_id, False) for link_id in ids])
 
 
 def _friendly_columns(

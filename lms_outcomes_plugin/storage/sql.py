@@ -969,8 +969,7 @@ class SqlBatch:
         # A link into a group or to an outcome this batch creates cannot exist yet, nor an
         # outcome's description: most of a first import's need no look before (they are
         # journaled as created after).
-        existing = [link for link in batch.links
-                    if link.group_id not in new_groups and link.outcome_id not in new_outcomes]
+        existing = _known_links(batch)
         if existing or batch.unlinks:
             await db.execute(q(sql.JOURNAL_LINKS), (
                 stamp, json.dumps(sorted(batch.unlinks)), stamp, _link_pairs(existing),
@@ -987,9 +986,13 @@ class SqlBatch:
                 await self._db.execute(self._sql(statement), (stamp, json.dumps(ids)))
 
     async def _journal_created(self, batch: BatchWrite) -> None:
+        """Links and descriptions the batch created. Not a link into or to a row the batch
+        creates: the revert removes every link that names a row it removes, and such a link of
+        a later import blocks the revert (``statements.REVERT_BLOCKER``)."""
         db, q, stamp = self._db, self._sql, batch.import_id
-        if batch.links:
-            await db.execute(q(sql.JOURNAL_NEW_LINKS), (stamp, _link_pairs(batch.links)))
+        known = _known_links(batch)
+        if known:
+            await db.execute(q(sql.JOURNAL_NEW_LINKS), (stamp, _link_pairs(known)))
         if any(f.description is not None for f in batch.friendly_descriptions):
             await db.execute(
                 q(sql.JOURNAL_NEW_FRIENDLY), (stamp, _friendly_keys(batch.friendly_descriptions))
@@ -1133,6 +1136,14 @@ def _created_ids(batch: BatchWrite) -> tuple[set[int], set[int]]:
     """The ids of the groups and of the outcomes the batch creates (nothing can name them yet:
     no link into or to them, no description of them)."""
     return {g.id for g in batch.groups if g.new}, {o.id for o in batch.outcomes if o.new}
+
+
+def _known_links(batch: BatchWrite) -> list[LinkWrite]:
+    """The batch's links that may exist already: those into a group and to an outcome it does
+    not create."""
+    new_groups, new_outcomes = _created_ids(batch)
+    return [link for link in batch.links
+            if link.group_id not in new_groups and link.outcome_id not in new_outcomes]
 
 
 def _link_pairs(links: Iterable[LinkWrite]) -> str:

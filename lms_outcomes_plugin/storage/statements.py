@@ -642,8 +642,16 @@ FROM lms_outcomes_journal_groups j
 WHERE j.outcome_import_id = ? AND j.existed AND lms_outcomes_groups.id = j.id""",
 )
 REMOVE_CREATED = (
-    """DELETE FROM lms_outcomes_links WHERE id IN (SELECT id FROM lms_outcomes_journal_links
-    WHERE outcome_import_id = ? AND NOT existed)""",
+    # The links it created, and every link naming a group or an outcome it created (a link
+    # into or to a row created in the same batch is not journaled: it cannot have existed).
+    """DELETE FROM lms_outcomes_links WHERE id IN (
+    WITH t AS (SELECT CAST(? AS BIGINT) AS id)
+    SELECT j.id FROM t JOIN lms_outcomes_journal_links j ON j.outcome_import_id = t.id
+    WHERE NOT j.existed
+    UNION SELECT l.id FROM t JOIN lms_outcomes_journal_groups j ON j.outcome_import_id = t.id
+    JOIN lms_outcomes_links l ON l.group_id = j.id WHERE NOT j.existed
+    UNION SELECT l.id FROM t JOIN lms_outcomes_journal_outcomes j ON j.outcome_import_id = t.id
+    JOIN lms_outcomes_links l ON l.outcome_id = j.id WHERE NOT j.existed)""",
     """DELETE FROM lms_outcomes_friendly_descriptions WHERE id IN (
     SELECT id FROM lms_outcomes_journal_friendly WHERE outcome_import_id = ? AND NOT existed)""",
     """DELETE FROM lms_outcomes_outcomes WHERE id IN (SELECT id FROM lms_outcomes_journal_outcomes
@@ -674,6 +682,18 @@ def _depends(table: str, tree: str, column: str, created: str) -> str:
         WHERE b.outcome_import_id = i.id)"""
 
 
+def _links_between(later: str, created: str) -> str:
+    """A link names a row a later import (``i``) created (``later``: groups or outcomes) and
+    one the target created: the later import made it (a batch does not journal links into or
+    to the rows it creates)."""
+    column = {"groups": "group_id", "outcomes": "outcome_id"}
+    return f"""EXISTS (SELECT 1 FROM lms_outcomes_journal_{later} b
+        JOIN lms_outcomes_links r ON r.{column[later]} = b.id
+        JOIN lms_outcomes_journal_{created} a ON a.outcome_import_id = t.id
+            AND a.id = r.{column[created]} AND NOT a.existed
+        WHERE b.outcome_import_id = i.id AND NOT b.existed)"""
+
+
 # The first import of the target's root account after it, in effect (not a dry run, a revert,
 # cancelled or reverted), that changed a row the target changed or wrote a row that names one
 # the target created (a group under one of its groups, a link into one).
@@ -689,6 +709,7 @@ WHERE i.root_account_id = t.root_account_id AND i.id > t.id AND NOT i.dry_run
         OR {_depends("groups", "lms_outcomes_groups", "parent_id", "groups")}
         OR {_depends("links", "lms_outcomes_links", "group_id", "groups")}
         OR {_depends("links", "lms_outcomes_links", "outcome_id", "outcomes")}
+        OR {_links_between("outcomes", "groups")} OR {_links_between("groups", "outcomes")}
         OR {_depends("friendly", "lms_outcomes_friendly_descriptions", "outcome_id",
                      "outcomes")})
 """

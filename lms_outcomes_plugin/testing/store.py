@@ -871,6 +871,43 @@ class StoreConformance:
         assert await store.get_group(fresh) is None
 
     @with_open_store
+    async def test_a_later_link_between_its_new_rows_and_the_targets_blocks_a_revert(
+        self, store: Store
+    ) -> None:
+        """A later import's outcome linked, as it is created, into a group the target created
+        (or a new group of it given an outcome the target created) names the target's rows:
+        reverting the target first would take the later import's link with them."""
+        root = await store.root_group(ACCOUNT, "Account 1")
+        first, ((group,), (outcome,)) = await ended(
+            store, "runner-1", lambda import_id, ids: BatchWrite(
+                import_id, "runner-1", 100,
+                groups=[GroupWrite(ids[0][0], ACCOUNT, "g", "G", "", "active", root)],
+                outcomes=[OutcomeWrite(ids[1][0], ACCOUNT, "o", FIELDS)],
+                links=[LinkWrite(ids[0][0], ids[1][0], ACCOUNT)],
+            ), groups=1, outcomes=1)
+        into_group, _ = await ended(store, "runner-2", lambda import_id, ids: BatchWrite(
+            import_id, "runner-2", 100, outcomes=[OutcomeWrite(ids[1][0], ACCOUNT, "n", FIELDS)],
+            links=[LinkWrite(group, ids[1][0], ACCOUNT)],
+        ), outcomes=1)
+        with pytest.raises(RevertRefused) as refused:
+            await store.queue_revert(revert_of(), first.id)
+        assert str(refused.value) == revert_blocked(into_group.id)
+        await reverted(store, into_group.id)
+        to_outcome, _ = await ended(store, "runner-3", lambda import_id, ids: BatchWrite(
+            import_id, "runner-3", 100,
+            groups=[GroupWrite(ids[0][0], ACCOUNT, "h", "H", "", "active", root)],
+            links=[LinkWrite(ids[0][0], outcome, ACCOUNT)],
+        ), groups=1)
+        with pytest.raises(RevertRefused) as refused:
+            await store.queue_revert(revert_of(), first.id)
+        assert str(refused.value) == revert_blocked(to_outcome.id)
+        await reverted(store, to_outcome.id)
+        assert (await reverted(store, first.id)).workflow_state == "succeeded"
+        assert await store.get_group(group) is None
+        assert await store.get_outcome(outcome) is None
+        assert await store.context_links(ACCOUNT, EVERYTHING) == ([], 0)
+
+    @with_open_store
     async def test_a_revert_checks_again_as_it_runs(self, store: Store) -> None:
         """An import running as the revert is queued may change the target's rows after: the
         revert then fails with the reason, and its target is no longer reverted."""
