@@ -228,6 +228,14 @@ async def reverted(store: Store, target: int) -> OutcomeImport:
     return done
 
 
+async def blocks_then_reverted(store: Store, target: int, blocker: int) -> None:
+    """Reverting ``target`` is refused, naming ``blocker``; then ``blocker`` is reverted."""
+    with pytest.raises(RevertRefused) as refused:
+        await store.queue_revert(revert_of(), target)
+    assert str(refused.value) == revert_blocked(blocker)
+    await reverted(store, blocker)
+
+
 def sha256_in_another_process(path: str) -> str:
     """What a process that opens ``path`` by name reads there, as the parse worker does."""
     code = "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())"
@@ -849,19 +857,13 @@ class StoreConformance:
             groups=[GroupWrite(base.top, ACCOUNT, "top", "Top again", "", "active", base.root,
                                new=False)],
         ))
-        with pytest.raises(RevertRefused) as refused:
-            await store.queue_revert(revert_of(), first.id)
-        assert str(refused.value) == revert_blocked(later.id)
-        await reverted(store, later.id)
+        await blocks_then_reverted(store, first.id, later.id)
         # A group created under one the first import created depends on it.
         under, _ = await ended(store, "runner-4", lambda import_id, ids: BatchWrite(
             import_id, "runner-4", 100,
             groups=[GroupWrite(ids[0][0], ACCOUNT, "under", "Under", "", "active", fresh)],
         ), groups=1)
-        with pytest.raises(RevertRefused) as refused:
-            await store.queue_revert(revert_of(), first.id)
-        assert str(refused.value) == revert_blocked(under.id)
-        await reverted(store, under.id)
+        await blocks_then_reverted(store, first.id, under.id)
         # Another root account's imports never block.
         other = await queue(store, OTHER_ROOT)
         claimed = await store.claim_next_import("runner-5")
@@ -889,19 +891,13 @@ class StoreConformance:
             import_id, "runner-2", 100, outcomes=[OutcomeWrite(ids[1][0], ACCOUNT, "n", FIELDS)],
             links=[LinkWrite(group, ids[1][0], ACCOUNT)],
         ), outcomes=1)
-        with pytest.raises(RevertRefused) as refused:
-            await store.queue_revert(revert_of(), first.id)
-        assert str(refused.value) == revert_blocked(into_group.id)
-        await reverted(store, into_group.id)
+        await blocks_then_reverted(store, first.id, into_group.id)
         to_outcome, _ = await ended(store, "runner-3", lambda import_id, ids: BatchWrite(
             import_id, "runner-3", 100,
             groups=[GroupWrite(ids[0][0], ACCOUNT, "h", "H", "", "active", root)],
             links=[LinkWrite(ids[0][0], outcome, ACCOUNT)],
         ), groups=1)
-        with pytest.raises(RevertRefused) as refused:
-            await store.queue_revert(revert_of(), first.id)
-        assert str(refused.value) == revert_blocked(to_outcome.id)
-        await reverted(store, to_outcome.id)
+        await blocks_then_reverted(store, first.id, to_outcome.id)
         assert (await reverted(store, first.id)).workflow_state == "succeeded"
         assert await store.get_group(group) is None
         assert await store.get_outcome(outcome) is None
