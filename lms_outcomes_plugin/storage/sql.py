@@ -967,8 +967,8 @@ class SqlBatch:
         if new_groups or new_outcomes:
             await self._journal_new(stamp, sorted(new_groups), sorted(new_outcomes))
         # A link into a group or to an outcome this batch creates cannot exist yet, nor an
-        # outcome's description: most of a first import's need no look before (they are
-        # journaled as created after).
+        # outcome's description: most of a first import's need no look before (descriptions
+        # are journaled as created after; such links not at all, see _journal_created).
         existing = _known_links(batch)
         if existing or batch.unlinks:
             await db.execute(q(sql.JOURNAL_LINKS), (
