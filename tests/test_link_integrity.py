@@ -39,6 +39,22 @@ async def batch_fails(
     return str(failed.value)
 
 
+async def group_with_link(store: Store, outcomes: int = 1) -> tuple[int, int, int, list[int]]:
+    """A running import that made a group below the root and ``outcomes`` outcomes, the first
+    linked into the group: root group, import, group and outcome ids."""
+    root = await store.root_group(ACCOUNT, "Account 1")
+    claimed = await running(store)
+    async with store.batch(claimed.id, "runner-1") as tx:
+        [group], made = await tx.reserve_ids(1, outcomes)
+        await tx.apply(BatchWrite(
+            claimed.id, "runner-1", 5,
+            groups=[GroupWrite(group, ACCOUNT, "g", "G", "", "active", root)],
+            outcomes=[OutcomeWrite(o, ACCOUNT, f"o{o}", FIELDS) for o in made],
+            links=[LinkWrite(group, made[0], ACCOUNT)],
+        ))
+    return root, claimed.id, group, made
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_a_link_must_name_a_group_and_an_outcome_that_exist(
     storage_backend: str, storage_url: str, tree: Tree
@@ -46,31 +62,22 @@ async def test_a_link_must_name_a_group_and_an_outcome_that_exist(
     store = open_store(storage_url)
     await store.open()
     try:
-        root = await store.root_group(ACCOUNT, "Account 1")
-        claimed = await running(store)
-        async with store.batch(claimed.id, "runner-1") as tx:
-            [group], [outcome] = await tx.reserve_ids(1, 1)
-            await tx.apply(BatchWrite(
-                claimed.id, "runner-1", 5,
-                groups=[GroupWrite(group, ACCOUNT, "g", "G", "", "active", root)],
-                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o", FIELDS)],
-                links=[LinkWrite(group, outcome, ACCOUNT)],
-            ))
+        root, claimed, _, [outcome] = await group_with_link(store)
         before = tree.snapshot()
         # Into an existing group (INSERT ... ON CONFLICT on PostgreSQL), to a missing outcome.
-        message = await batch_fails(store, claimed.id, lambda _g, _o: BatchWrite(
-            claimed.id, "runner-1", 10,
+        message = await batch_fails(store, claimed, lambda _g, _o: BatchWrite(
+            claimed, "runner-1", 10,
             links=[LinkWrite(root, outcome, ACCOUNT), LinkWrite(root, MISSING, ACCOUNT)],
         ))
         # Into a group the batch creates (COPY on PostgreSQL), to a missing outcome; and from
         # an outcome the batch creates into a missing group.
-        copied = await batch_fails(store, claimed.id, lambda g, _o: BatchWrite(
-            claimed.id, "runner-1", 10,
+        copied = await batch_fails(store, claimed, lambda g, _o: BatchWrite(
+            claimed, "runner-1", 10,
             groups=[GroupWrite(g[0], ACCOUNT, "f", "F", "", "active", root)],
             links=[LinkWrite(g[0], outcome, ACCOUNT), LinkWrite(g[0], MISSING, ACCOUNT)],
         ))
-        to_missing_group = await batch_fails(store, claimed.id, lambda _g, o: BatchWrite(
-            claimed.id, "runner-1", 10,
+        to_missing_group = await batch_fails(store, claimed, lambda _g, o: BatchWrite(
+            claimed, "runner-1", 10,
             outcomes=[OutcomeWrite(o[0], ACCOUNT, "n", FIELDS)],
             links=[LinkWrite(MISSING, o[0], ACCOUNT)],
         ))
@@ -92,17 +99,7 @@ async def test_a_group_or_an_outcome_a_link_names_cannot_be_deleted(
     store = open_store(storage_url)
     await store.open()
     try:
-        root = await store.root_group(ACCOUNT, "Account 1")
-        claimed = await running(store)
-        async with store.batch(claimed.id, "runner-1") as tx:
-            [group], [outcome, loose] = await tx.reserve_ids(1, 2)
-            await tx.apply(BatchWrite(
-                claimed.id, "runner-1", 5,
-                groups=[GroupWrite(group, ACCOUNT, "g", "G", "", "active", root)],
-                outcomes=[OutcomeWrite(outcome, ACCOUNT, "o", FIELDS),
-                          OutcomeWrite(loose, ACCOUNT, "l", FIELDS)],
-                links=[LinkWrite(group, outcome, ACCOUNT)],
-            ))
+        _, _, group, [outcome, loose] = await group_with_link(store, outcomes=2)
     finally:
         await store.close()
     db = await asyncpg.connect(storage_url)

@@ -20,11 +20,12 @@ import pytest
 
 from lms_outcomes_plugin.models import REVERT, ContextRef, NewImport, OutcomeImport
 from lms_outcomes_plugin.storage.postgresql import PostgresStore
-from lms_outcomes_plugin.storage.shown import LATEST, ShownImports
+from lms_outcomes_plugin.storage.shown import LATEST, Key, ShownImports
 from lms_outcomes_plugin.testing.store import ACCOUNT, queue
 from tests.conftest import Api, World, until
 
-pytestmark = pytest.mark.parametrize("storage_backend", ["postgresql"], indirect=True)
+#: The tests of PostgresStore and of the route on it (ShownImports' own need no database).
+ON_POSTGRESQL = pytest.mark.parametrize("storage_backend", ["postgresql"], indirect=True)
 
 OTHER = ContextRef("course", 5)
 
@@ -35,13 +36,21 @@ def shown(import_id: int, progress: int = 0) -> OutcomeImport:
                          "importing", progress, None, moment, moment)
 
 
+def reader(
+    reads: list[Key], key: Key, found: OutcomeImport | None
+) -> Callable[[], Awaitable[OutcomeImport | None]]:
+    """A read that notes ``key`` in ``reads`` and finds ``found``."""
+    async def read() -> OutcomeImport | None:
+        reads.append(key)
+        return found
+    return read
+
+
 # ShownImports on its own --------------------------------------------------------------------
 
 
 @pytest.mark.gen_test
-async def test_a_read_under_way_when_its_import_changes_is_answered_but_not_kept(
-    storage_backend: str,
-) -> None:
+async def test_a_read_under_way_when_its_import_changes_is_answered_but_not_kept() -> None:
     kept = ShownImports(10)
     kept.listening = True
     reads = 0
@@ -64,41 +73,33 @@ async def test_a_read_under_way_when_its_import_changes_is_answered_but_not_kept
 
 
 @pytest.mark.gen_test
-async def test_nothing_is_kept_unless_listening_and_the_first_kept_goes_first_when_full(
-    storage_backend: str,
-) -> None:
+async def test_nothing_is_kept_unless_listening_and_the_first_kept_goes_first() -> None:
     kept = ShownImports(2)
-    reads: list[int] = []
+    reads: list[Key] = []
 
-    def reader(import_id: int) -> object:
-        async def read() -> OutcomeImport | None:
-            reads.append(import_id)
-            return None if import_id == 99 else shown(import_id)
-        return read
+    async def get(import_id: int) -> None:
+        found = None if import_id == 99 else shown(import_id)
+        await kept.get(ACCOUNT, import_id, reader(reads, (ACCOUNT, import_id), found))
 
-    await kept.get(ACCOUNT, 1, reader(1))
-    await kept.get(ACCOUNT, 1, reader(1))
-    assert reads == [1, 1]  # not listening: every get reads
+    await get(1)
+    await get(1)
+    assert [key for _, key in reads] == [1, 1]  # not listening: every get reads
     kept.listening = True
     for import_id in (1, 1, 2, 99, 99, 3, 2, 1):
-        await kept.get(ACCOUNT, import_id, reader(import_id))
+        await get(import_id)
     # 1 kept, 2 kept, 99 not found (never kept), 3 pushes 1 out; 2 still kept; 1 read again.
-    assert reads == [1, 1, 1, 2, 99, 99, 3, 1]
+    assert [key for _, key in reads] == [1, 1, 1, 2, 99, 99, 3, 1]
 
 
 @pytest.mark.gen_test
-async def test_a_change_forgets_its_import_and_its_contexts_latest_only(
-    storage_backend: str,
-) -> None:
+async def test_a_change_forgets_its_import_and_its_contexts_latest_only() -> None:
     kept = ShownImports(10)
     kept.listening = True
-    reads: list[tuple[ContextRef, int | str]] = []
+    reads: list[Key] = []
 
     async def fill(context: ContextRef, key: int | str) -> None:
-        async def read() -> OutcomeImport:
-            reads.append((context, key))
-            return shown(key if isinstance(key, int) else 0)
-        await kept.get(context, key, read)
+        found = shown(key if isinstance(key, int) else 0)
+        await kept.get(context, key, reader(reads, (context, key), found))
 
     everything = [(ACCOUNT, 1), (ACCOUNT, 2), (ACCOUNT, LATEST), (OTHER, 1), (OTHER, LATEST)]
     for context, key in everything:
@@ -187,6 +188,7 @@ async def shows_progress(store: PostgresStore, import_id: int, progress: int) ->
 
 
 @pytest.mark.gen_test(timeout=60)
+@ON_POSTGRESQL
 async def test_a_status_is_kept_until_postgresql_tells_of_a_change(
     storage_backend: str, storage_url: str
 ) -> None:
@@ -209,6 +211,7 @@ async def test_a_status_is_kept_until_postgresql_tells_of_a_change(
 
 
 @pytest.mark.gen_test(timeout=60)
+@ON_POSTGRESQL
 async def test_a_process_shows_its_own_writes_at_once(
     storage_backend: str, storage_url: str
 ) -> None:
@@ -245,6 +248,7 @@ async def state_of(store: PostgresStore, import_id: int) -> str:
 
 
 @pytest.mark.gen_test(timeout=60)
+@ON_POSTGRESQL
 async def test_statuses_are_read_each_time_while_nothing_listens(
     storage_backend: str, storage_url: str
 ) -> None:
@@ -280,6 +284,7 @@ async def test_statuses_are_read_each_time_while_nothing_listens(
 
 
 @pytest.mark.gen_test(timeout=60)
+@ON_POSTGRESQL
 async def test_the_status_route_shows_what_another_process_changed(
     storage_backend: str, storage_url: str, api: Api, world: World
 ) -> None:

@@ -42,7 +42,7 @@ from lms_outcomes_plugin.storage.sql import (
     Serialized,
     SqlBatch,
     SqlStore,
-    _created_ids,
+    _fresh_and_known,
     _outcome_fields,
     sort_title,
 )
@@ -603,12 +603,7 @@ class PgBatch(SqlBatch):
         # Once per pair: ON CONFLICT DO UPDATE may not meet a row twice in one statement, and
         # a pair's second write in a batch changes nothing.
         pairs = {(k.group_id, k.outcome_id): k for k in batch.links}
-        new_groups, new_outcomes = _created_ids(batch)
-        fresh: list[LinkWrite] = []
-        known: list[LinkWrite] = []
-        for link in pairs.values():
-            created = link.group_id in new_groups or link.outcome_id in new_outcomes
-            (fresh if created else known).append(link)
+        fresh, known = _fresh_and_known(batch, pairs.values())
         if fresh:
             await self._copy_links(fresh, now)
         if not known:

@@ -969,7 +969,7 @@ class SqlBatch:
         # A link into a group or to an outcome this batch creates cannot exist yet, nor an
         # outcome's description: most of a first import's need no look before (descriptions
         # are journaled as created after; such links not at all, see _journal_created).
-        existing = _known_links(batch)
+        _, existing = _fresh_and_known(batch, batch.links)
         if existing or batch.unlinks:
             await db.execute(q(sql.JOURNAL_LINKS), (
                 stamp, json.dumps(sorted(batch.unlinks)), stamp, _link_pairs(existing),
@@ -990,7 +990,7 @@ class SqlBatch:
         creates: the revert removes every link that names a row it removes, and such a link of
         a later import blocks the revert (``statements.REVERT_BLOCKER``)."""
         db, q, stamp = self._db, self._sql, batch.import_id
-        known = _known_links(batch)
+        _, known = _fresh_and_known(batch, batch.links)
         if known:
             await db.execute(q(sql.JOURNAL_NEW_LINKS), (stamp, _link_pairs(known)))
         if any(f.description is not None for f in batch.friendly_descriptions):
@@ -1138,12 +1138,18 @@ def _created_ids(batch: BatchWrite) -> tuple[set[int], set[int]]:
     return {g.id for g in batch.groups if g.new}, {o.id for o in batch.outcomes if o.new}
 
 
-def _known_links(batch: BatchWrite) -> list[LinkWrite]:
-    """The batch's links that may exist already: those into a group and to an outcome it does
-    not create."""
+def _fresh_and_known(
+    batch: BatchWrite, links: Iterable[LinkWrite]
+) -> tuple[list[LinkWrite], list[LinkWrite]]:
+    """``links`` (the batch's) split in two: those into a group or to an outcome the batch
+    creates, which cannot exist yet, and the others, which may."""
     new_groups, new_outcomes = _created_ids(batch)
-    return [link for link in batch.links
-            if link.group_id not in new_groups and link.outcome_id not in new_outcomes]
+    fresh: list[LinkWrite] = []
+    known: list[LinkWrite] = []
+    for link in links:
+        created = link.group_id in new_groups or link.outcome_id in new_outcomes
+        (fresh if created else known).append(link)
+    return fresh, known
 
 
 def _link_pairs(links: Iterable[LinkWrite]) -> str:
