@@ -171,7 +171,7 @@ async def test_postgresql_analyzes_the_tree_as_an_import_grows_it(
 ) -> None:
     """Autovacuum looks once a minute; an import doubles the tree far faster, and its batches
     were planned on the statistics of the tables before it. The store ANALYZEs them once its
-    batches have created FIRST_ANALYZE_AFTER rows (and each time as many again)."""
+    batches have created FIRST_ANALYZE_AFTER rows (then at ANALYZE_GROWTH times as many)."""
     outcomes = write(FIRST_ANALYZE_AFTER // 2 + 500, tmp_path / "tree.csv").read_bytes()
     assert await _analyzed(storage_url) == {}
     created = await api.post_csv("/api/v1/accounts/1/outcome_imports", outcomes)
