@@ -1,7 +1,8 @@
-"""A link names a group and an outcome that exist, on both backends: SQLite by its foreign
-keys, PostgreSQL by a check per statement (migration 0016; its foreign keys locked each new
-link's rows one at a time, most of the time an import spent writing its links). A batch that
-would break the rule fails whole, and so does a delete of a row a link still names."""
+"""A link names a group and an outcome that exist, and a group's parent exists, on both
+backends: SQLite by its foreign keys, PostgreSQL by a check per statement (migrations 0016 and
+0018; its foreign keys locked each new row's group, outcome or parent one at a time, most of
+the time an import spent writing its links and groups). A batch that would break the rule fails
+whole, and so does a delete of a row a link or a group still names."""
 
 from __future__ import annotations
 
@@ -89,6 +90,61 @@ async def test_a_link_must_name_a_group_and_an_outcome_that_exist(
             assert to_missing_group.endswith(f"names group {MISSING}, which does not exist")
     finally:
         await store.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_group_must_be_under_a_group_that_exists(
+    storage_backend: str, storage_url: str, tree: Tree
+) -> None:
+    store = open_store(storage_url)
+    await store.open()
+    try:
+        root, claimed, group, _ = await group_with_link(store)
+        before = tree.snapshot()
+        # A new group (COPY on PostgreSQL) under a missing one, beside one under the root.
+        created = await batch_fails(store, claimed, lambda g, _o: BatchWrite(
+            claimed, "runner-1", 10,
+            groups=[GroupWrite(g[0], ACCOUNT, "h", "H", "", "active", root),
+                    GroupWrite(MISSING + 1, ACCOUNT, "i", "I", "", "active", MISSING)],
+        ))
+        # An existing group moved under a missing one.
+        moved = await batch_fails(store, claimed, lambda _g, _o: BatchWrite(
+            claimed, "runner-1", 10,
+            groups=[GroupWrite(group, ACCOUNT, "g", "G", "", "active", MISSING, new=False)],
+        ))
+        assert tree.snapshot() == before
+        if storage_backend == "postgresql":
+            assert created == (
+                f"group {MISSING + 1} names parent group {MISSING}, which does not exist"
+            )
+            assert moved == f"group {group} names parent group {MISSING}, which does not exist"
+    finally:
+        await store.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("storage_backend", ["postgresql"], indirect=True)
+async def test_a_group_with_groups_under_it_cannot_be_deleted(
+    storage_backend: str, storage_url: str
+) -> None:
+    store = open_store(storage_url)
+    await store.open()
+    try:
+        root, _, group, _ = await group_with_link(store)
+    finally:
+        await store.close()
+    db = await asyncpg.connect(storage_url)
+    try:
+        with pytest.raises(asyncpg.ForeignKeyViolationError) as failed:
+            await db.execute("DELETE FROM lms_outcomes_groups WHERE id = $1", root)
+        assert str(failed.value) == f"group {root} is deleted, but group {group} is still under it"
+        # A group deleted with every group under it, in one statement, leaves none behind.
+        await db.execute("DELETE FROM lms_outcomes_links")
+        assert await db.execute(
+            "DELETE FROM lms_outcomes_groups WHERE id = ANY($1::BIGINT[])", [root, group]
+        ) == "DELETE 2"
+    finally:
+        await db.close()
 
 
 @pytest.mark.gen_test(timeout=60)

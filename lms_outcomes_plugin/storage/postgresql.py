@@ -141,7 +141,7 @@ UPDATE lms_outcomes_outcomes AS o SET title = u.title, sort_title = u.sort_title
     description = u.description, display_name = u.display_name,
     calculation_method = u.calculation_method, calculation_int = u.calculation_int,
     mastery_points = u.mastery_points, points_possible = u.points_possible,
-    ratings = u.ratings::JSONB, workflow_state = u.workflow_state, outcome_import_id = $12,
+    ratings = u.ratings, workflow_state = u.workflow_state, outcome_import_id = $12,
     updated_at = $13
 FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
     $7::INTEGER[], $8::DOUBLE PRECISION[], $9::DOUBLE PRECISION[], $10::TEXT[], $11::TEXT[])
