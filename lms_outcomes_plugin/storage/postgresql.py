@@ -124,7 +124,19 @@ LINK_COPY_COLUMNS = (
     "context_type", "context_id", "group_id", "outcome_id", "workflow_state", "created_at",
     "updated_at",
 )
-JOURNAL_NEW_COLUMNS = ("outcome_import_id", "id", "existed")
+# The groups and outcomes a batch creates, journaled as not existing before it, in one round
+# trip (two COPYs were four, each waiting for the server, in every batch). Their ids were
+# reserved by this run: no journal row of this import can name them yet (ON CONFLICT, which
+# keeps a taken-over run's first before-image, has nothing to keep here).
+# params: import id, group ids, outcome ids
+JOURNAL_NEW = """
+WITH groups AS (
+    INSERT INTO lms_outcomes_journal_groups (outcome_import_id, id, existed)
+    SELECT $1, unnest($2::BIGINT[]), FALSE
+)
+INSERT INTO lms_outcomes_journal_outcomes (outcome_import_id, id, existed)
+SELECT $1, unnest($3::BIGINT[]), FALSE
+"""
 # The batch's changes as arrays, one statement each (see PgBatch).
 # params: ids, parent_ids, titles, sort_titles, descriptions, workflow_states, import id, now
 UPDATE_GROUPS = """
@@ -579,13 +591,7 @@ class PgBatch(SqlBatch):
         await self._db.execute(UPDATE_OUTCOMES, (list(latest), *columns, stamp, now))
 
     async def _journal_new(self, stamp: int, groups: list[int], outcomes: list[int]) -> None:
-        # COPYed: their ids were reserved by this run, so no journal row of this import can
-        # name them yet (ON CONFLICT, which keeps a taken-over run's first before-image, has
-        # nothing to keep here).
-        for table, ids in (("lms_outcomes_journal_groups", groups),
-                           ("lms_outcomes_journal_outcomes", outcomes)):
-            if ids:
-                await self._db.copy(table, JOURNAL_NEW_COLUMNS, [(stamp, i, False) for i in ids])
+        await self._db.execute(JOURNAL_NEW, (stamp, groups, outcomes))
 
     async def _journal_created(self, batch: BatchWrite) -> None:
         """Done as the links and descriptions were written (JOURNALED_LINKS)."""
