@@ -6,11 +6,11 @@ transaction-level advisory lock, so what a batch looked up still holds when it w
 processes, as the store protocol promises; imports are created under another, so their ids
 follow the order they were created in. Imports are claimed with ``FOR UPDATE SKIP LOCKED``; a
 takeover locks the import rows it decides on ``FOR UPDATE``, as every write of a run does first.
-Uploads are kept in the database in 1 MiB chunks, where every process reaches them. As
-imports grow the tree, each process ANALYZEs its tables whenever its own batches have grown
-what they wrote eightfold (see ``PostgresStore._analyze_as_grown``). Each process keeps the
-statuses it has shown until PostgreSQL notifies it that their import changed (see
-:mod:`.shown`).
+Uploads are kept in the database in 1 MiB chunks, where every process reaches them; the
+process that received one parses its own spool when it runs the import. As imports grow the
+tree, each process ANALYZEs its tables whenever its own batches have grown what they wrote
+eightfold (see ``PostgresStore._analyze_as_grown``). Each process keeps the statuses it has
+shown until PostgreSQL notifies it that their import changed (see :mod:`.shown`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -107,6 +108,8 @@ IMPORTS_CHANNEL = "lms_outcomes_imports"
 LISTENER_NAME = "lms-outcomes-listen"  # its application_name, for pg_stat_activity
 LISTEN_CHECK_SECONDS = 10.0
 LISTEN_RETRY_SECONDS = 30.0
+#: The uploads a process keeps, the latest it received, for when it runs their imports itself.
+KEPT_UPLOADS = 4
 # Arbitrary, fixed keys of pg_advisory_xact_lock: migrations, and each kind of serialized write.
 MIGRATION_LOCK = 0x6C6D_736F_0001
 SERIALIZED_LOCKS: dict[Serialized, int] = {"tree": 0x6C6D_736F_0002, "queue": 0x6C6D_736F_0003}
@@ -267,11 +270,13 @@ class PgConnection:
 
 
 class ChunkedAttachmentWriter:
-    """Spools an upload to a local temporary file; on commit, copies it into the database."""
+    """Spools an upload to a local temporary file; on commit, copies it into the database and
+    leaves the spool with the store, as the parse copy of its import (see
+    ``PostgresStore.open_attachment``)."""
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
-        self._file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by commit/abort
+        self._file = _parse_copy()
         self._size = 0
 
     async def write(self, chunk: bytes) -> None:
@@ -282,11 +287,14 @@ class ChunkedAttachmentWriter:
     async def commit(self, filename: str, content_type: str) -> Attachment:
         self._file.seek(0)
         try:
-            return await self._store.add_chunked_attachment(
+            attachment = await self._store.add_chunked_attachment(
                 filename, content_type, self._size, self._file
             )
-        finally:
+        except BaseException:
             self._file.close()
+            raise
+        self._store.keep_upload(attachment.id, self._file)
+        return attachment
 
     async def abort(self) -> None:
         self._file.close()
@@ -311,6 +319,8 @@ class PostgresStore(SqlStore):
         self._analyzing: asyncio.Task[None] | None = None
         self._shown = ShownImports(status_cache)
         self._listening: asyncio.Task[None] | None = None
+        #: Uploads received here, by attachment id: their spools, the parse copies to be.
+        self._uploads: OrderedDict[int, BinaryIO] = OrderedDict()
 
     @classmethod
     def from_url(cls, url: str, settings: Mapping[str, Any]) -> PostgresStore:
@@ -330,6 +340,8 @@ class PostgresStore(SqlStore):
             self._listening = asyncio.create_task(self._listen(), name="lms-outcomes-listen")
 
     async def close(self) -> None:
+        while self._uploads:
+            self._uploads.popitem()[1].close()
         for task in (self._analyzing, self._listening):
             if task is not None:
                 task.cancel()
@@ -490,14 +502,28 @@ class PostgresStore(SqlStore):
                 seq += 1
         return attachment
 
+    def keep_upload(self, attachment_id: int, spool: BinaryIO) -> None:
+        """Keep the spool of an upload this process received (the latest KEPT_UPLOADS): the
+        process that receives an upload most often runs its import, and reading the upload
+        back from the database cost that import a round trip per MiB and a second copy."""
+        self._uploads[attachment_id] = spool
+        while len(self._uploads) > KEPT_UPLOADS:
+            self._uploads.popitem(last=False)[1].close()
+
     async def open_attachment(self, attachment_id: int) -> BinaryIO:
-        """The upload copied, chunk by chunk, to a temporary file (see :func:`_parse_copy`);
-        it is deleted when closed."""
+        """The upload's spool when this process received it, or else the upload copied, chunk
+        by chunk, to a temporary file (see :func:`_parse_copy`); it is deleted when closed."""
         rows = await self._read(
             "SELECT 1 FROM lms_outcomes_attachments WHERE id = ?", (attachment_id,)
         )
+        kept = self._uploads.pop(attachment_id, None)
         if not rows:
+            if kept is not None:
+                kept.close()
             raise LookupError(f"attachment {attachment_id} does not exist")
+        if kept is not None:
+            kept.seek(0)
+            return kept
         copy = _parse_copy()
         try:
             seq = 0
@@ -509,7 +535,7 @@ class PostgresStore(SqlStore):
         except BaseException:
             copy.close()
             raise
-        return copy  # type: ignore[return-value]
+        return copy
 
     async def _read_chunk(self, attachment_id: int, seq: int) -> bytes | None:
         rows = await self._read(
