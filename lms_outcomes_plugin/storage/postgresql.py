@@ -31,11 +31,14 @@ from lms_outcomes_plugin.hookspecs import hookimpl
 from lms_outcomes_plugin.models import Attachment, ContextRef, OutcomeImport, cut_message
 from lms_outcomes_plugin.storage import (
     BatchWrite,
+    Existing,
     FriendlyDescriptionWrite,
     GroupWrite,
     LinkWrite,
+    Lookup,
     OutcomeWrite,
     StorageBackendRegistry,
+    statements,
 )
 from lms_outcomes_plugin.storage.shown import LATEST, ShownImports
 from lms_outcomes_plugin.storage.sql import (
@@ -44,8 +47,12 @@ from lms_outcomes_plugin.storage.sql import (
     Serialized,
     SqlBatch,
     SqlStore,
+    _found_groups,
+    _found_parents,
     _fresh_and_known,
+    _groups_named,
     _outcome_fields,
+    _parents_named,
     sort_title,
 )
 from lms_outcomes_plugin.storage.statements import GROUP_COLUMNS
@@ -110,13 +117,11 @@ LISTEN_CHECK_SECONDS = 10.0
 LISTEN_RETRY_SECONDS = 30.0
 #: The uploads a process keeps, the latest it received, for when it runs their imports itself.
 KEPT_UPLOADS = 4
+#: How many batches' worth of ids a process reserves at a time (see SpareIds).
+SPARE_BATCHES = 4
 # Arbitrary, fixed keys of pg_advisory_xact_lock: migrations, and each kind of serialized write.
 MIGRATION_LOCK = 0x6C6D_736F_0001
 SERIALIZED_LOCKS: dict[Serialized, int] = {"tree": 0x6C6D_736F_0002, "queue": 0x6C6D_736F_0003}
-GROUP_COPY_COLUMNS = (
-    "id", "context_type", "context_id", "parent_id", "vendor_guid", "title", "sort_title",
-    "description", "workflow_state", "outcome_import_id", "created_at", "updated_at",
-)
 OUTCOME_COPY_COLUMNS = (
     "id", "context_type", "context_id", "vendor_guid", "title", "sort_title", "description",
     "display_name", "calculation_method", "calculation_int", "mastery_points",
@@ -141,6 +146,17 @@ INSERT INTO lms_outcomes_journal_outcomes (outcome_import_id, id, existed)
 SELECT $1, unnest($3::BIGINT[]), FALSE
 """
 # The batch's changes as arrays, one statement each (see PgBatch).
+# A batch's new groups: a few per hundred rows, where COPY's second round trip (it waits for
+# the server to accept the data, then for the rows' check) cost more than it saved.
+# params: ids, context_types, context_ids, parent_ids, vendor_guids, titles, sort_titles,
+# descriptions, workflow_states, import id, now
+INSERT_GROUPS = """
+INSERT INTO lms_outcomes_groups (id, context_type, context_id, parent_id, vendor_guid, title,
+    sort_title, description, workflow_state, outcome_import_id, created_at, updated_at)
+SELECT u.*, $10, $11, $11
+FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[],
+    $7::TEXT[], $8::TEXT[], $9::TEXT[]) AS u
+"""
 # params: ids, parent_ids, titles, sort_titles, descriptions, workflow_states, import id, now
 UPDATE_GROUPS = """
 UPDATE lms_outcomes_groups AS g SET parent_id = u.parent_id, title = u.title,
@@ -231,6 +247,14 @@ CROSS JOIN LATERAL (
     WHERE outcome_import_id = i.id AND vendor_guid = k.guid OFFSET 0
 ) AS g
 """
+# A batch's groups and parents (statements.SELECT_GROUPS and SELECT_PARENTS) in one round trip,
+# each row marked with the lookup it answers (TRUE: a parent).
+# params: SELECT_GROUPS', then SELECT_PARENTS'
+GROUPS_AND_PARENTS = f"""
+SELECT FALSE, named.* FROM ({statements.SELECT_GROUPS}) AS named
+UNION ALL
+SELECT TRUE, parents.* FROM ({SELECT_PARENTS}) AS parents
+"""
 # The sequences are looked up once, not per id (OFFSET 0 keeps the planner from inlining the
 # lookup into each nextval): pg_get_serial_sequence per id was most of the statement's cost.
 RESERVE_IDS = """
@@ -242,6 +266,28 @@ FROM (SELECT pg_get_serial_sequence('lms_outcomes_groups', 'id')::REGCLASS AS se
     (SELECT pg_get_serial_sequence('lms_outcomes_outcomes', 'id')::REGCLASS AS seq OFFSET 0)
     AS o
 """
+
+
+class SpareIds:
+    """Ids taken from the groups' and outcomes' sequences ahead of need, handed out to the
+    process's batches: a batch's own reservation was a round trip in every batch. Taken
+    SPARE_BATCHES batches' worth at a time; those a process never hands out are gaps in the
+    ids, as a rolled-back batch's are."""
+
+    def __init__(self) -> None:
+        self._groups: list[int] = []
+        self._outcomes: list[int] = []
+
+    async def take(
+        self, db: PgConnection, groups: int, outcomes: int
+    ) -> tuple[list[int], list[int]]:
+        if len(self._groups) < groups or len(self._outcomes) < outcomes:
+            rows = await db.fetch(RESERVE_IDS, (groups * SPARE_BATCHES, outcomes * SPARE_BATCHES))
+            self._groups.extend(rows[0][0])
+            self._outcomes.extend(rows[0][1])
+        taken = self._groups[:groups], self._outcomes[:outcomes]
+        del self._groups[:groups], self._outcomes[:outcomes]
+        return taken
 
 
 class PgConnection:
@@ -321,6 +367,7 @@ class PostgresStore(SqlStore):
         self._listening: asyncio.Task[None] | None = None
         #: Uploads received here, by attachment id: their spools, the parse copies to be.
         self._uploads: OrderedDict[int, BinaryIO] = OrderedDict()
+        self.spare_ids = SpareIds()
 
     @classmethod
     def from_url(cls, url: str, settings: Mapping[str, Any]) -> PostgresStore:
@@ -569,12 +616,15 @@ def _parse_copy() -> BinaryIO:
 
 
 class PgBatch(SqlBatch):
-    """A batch's writes as a few set-based statements: new objects (their ids reserved) are
-    COPYed into their tables, changes and links arrive as arrays and are applied with one
-    ``UPDATE ... FROM unnest(...)`` or ``INSERT ... SELECT`` each. Row by row (``executemany``)
-    the server's per-row work made PostgreSQL three times slower than SQLite."""
+    """A batch's writes as a few set-based statements: new outcomes (their ids reserved) and
+    links are COPYed into their tables; new groups, changes and the other links arrive as
+    arrays and are applied with one ``UPDATE ... FROM unnest(...)`` or ``INSERT ... SELECT``
+    each. Row by row (``executemany``) the server's per-row work made PostgreSQL three times
+    slower than SQLite; and each statement is a round trip, with the IOLoop (answering status
+    requests) in between, so a batch makes few."""
 
     _db: PgConnection
+    _store: PostgresStore
     select_parents = SELECT_PARENTS
 
     def __init__(self, db: PgConnection, store: PostgresStore) -> None:
@@ -583,16 +633,26 @@ class PgBatch(SqlBatch):
         self.rows_created = 0
 
     async def reserve_ids(self, groups: int, outcomes: int) -> tuple[list[int], list[int]]:
-        rows = await self._db.fetch(RESERVE_IDS, (groups, outcomes))
-        return list(rows[0][0]), list(rows[0][1])
+        return await self._store.spare_ids.take(self._db, groups, outcomes)
+
+    async def _lookup_groups(self, lookup: Lookup, existing: Existing) -> None:
+        if not (lookup.parent_guids and (lookup.group_keys or lookup.group_ids)):
+            await super()._lookup_groups(lookup, existing)
+            return
+        rows = await self._db.fetch(
+            self._sql(GROUPS_AND_PARENTS), (*_groups_named(lookup), *_parents_named(lookup))
+        )
+        _found_groups(lookup, existing, [row[1:] for row in rows if not row[0]])
+        _found_parents(existing, [row[1:] for row in rows if row[0]])
 
     async def _insert_groups(self, new: list[GroupWrite], stamp: int, now: Any) -> None:
         self.rows_created += len(new)
-        await self._db.copy("lms_outcomes_groups", GROUP_COPY_COLUMNS, [
-            (g.id, g.context.type, g.context.id, g.parent_id, g.vendor_guid, g.title,
-             sort_title(g.title), g.description, g.workflow_state, stamp, now, now)
-            for g in new
-        ])
+        await self._db.execute(INSERT_GROUPS, (
+            [g.id for g in new], [g.context.type for g in new], [g.context.id for g in new],
+            [g.parent_id for g in new], [g.vendor_guid for g in new], [g.title for g in new],
+            [sort_title(g.title) for g in new], [g.description for g in new],
+            [g.workflow_state for g in new], stamp, now,
+        ))
 
     async def _update_groups(self, updated: list[GroupWrite], stamp: int, now: Any) -> None:
         latest = {g.id: g for g in updated}  # UPDATE ... FROM takes one source row per id

@@ -867,31 +867,20 @@ class SqlBatch:
         existing = Existing()
         if lookup.outcome_guids or lookup.outcome_ids:
             await self._lookup_outcomes(lookup, existing)
+        await self._lookup_groups(lookup, existing)
         if lookup.group_keys or lookup.group_ids:
-            await self._lookup_groups(lookup, existing)
             await self._lookup_below(lookup, existing)
-        if lookup.parent_guids:
-            rows = await self._db.fetch(
-                self._sql(self.select_parents),
-                (lookup.import_id, json.dumps(sorted(lookup.parent_guids))),
-            )
-            for row in rows:
-                parent = _group(row)
-                existing.parents_by_guid.setdefault(parent.vendor_guid, []).append(parent)  # type: ignore[arg-type]
         return existing
 
     async def _lookup_groups(self, lookup: Lookup, existing: Existing) -> None:
-        rows = await self._db.fetch(
-            self._sql(sql.SELECT_GROUPS),
-            (json.dumps(sorted(lookup.group_ids)), json.dumps(sorted(lookup.group_keys))),
-        )
-        for row in rows:
-            group = _group(row)
-            if group.id in lookup.group_ids:
-                existing.groups_by_id[group.id] = group
-            key = (group.context.type, group.context.id, group.vendor_guid)
-            if key in lookup.group_keys:
-                existing.groups_by_key[key] = group  # type: ignore[index]
+        """The groups the batch names, and the parents its rows name (among the groups its
+        import processed)."""
+        if lookup.group_keys or lookup.group_ids:
+            rows = await self._db.fetch(self._sql(sql.SELECT_GROUPS), _groups_named(lookup))
+            _found_groups(lookup, existing, rows)
+        if lookup.parent_guids:
+            rows = await self._db.fetch(self._sql(self.select_parents), _parents_named(lookup))
+            _found_parents(existing, rows)
 
     async def _lookup_below(self, lookup: Lookup, existing: Existing) -> None:
         """What lies below the existing groups the batch's rows delete."""
@@ -1130,6 +1119,32 @@ def _import_from_row(
         cancel_requested=bool(row[18]),
         journal=row[19],
     )
+
+
+def _groups_named(lookup: Lookup) -> tuple[str, str]:
+    """SELECT_GROUPS' parameters."""
+    return json.dumps(sorted(lookup.group_ids)), json.dumps(sorted(lookup.group_keys))
+
+
+def _found_groups(lookup: Lookup, existing: Existing, rows: Iterable[Sequence[Any]]) -> None:
+    for row in rows:
+        group = _group(row)
+        if group.id in lookup.group_ids:
+            existing.groups_by_id[group.id] = group
+        key = (group.context.type, group.context.id, group.vendor_guid)
+        if key in lookup.group_keys:
+            existing.groups_by_key[key] = group  # type: ignore[index]
+
+
+def _parents_named(lookup: Lookup) -> tuple[int, str]:
+    """SELECT_PARENTS' parameters."""
+    return lookup.import_id, json.dumps(sorted(lookup.parent_guids))
+
+
+def _found_parents(existing: Existing, rows: Iterable[Sequence[Any]]) -> None:
+    for row in rows:
+        parent = _group(row)
+        existing.parents_by_guid.setdefault(parent.vendor_guid, []).append(parent)  # type: ignore[arg-type]
 
 
 def _created_ids(batch: BatchWrite) -> tuple[set[int], set[int]]:
