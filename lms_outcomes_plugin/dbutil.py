@@ -1,5 +1,6 @@
 """What the plugin's store and the embedded host share about their databases: SQLite's switch
-to WAL, and the migration runner (named, ordered SQL scripts recorded in a table of their own).
+to WAL, reads answered on the IOLoop's thread (:class:`AtOnceReader`), and the migration
+runner (named, ordered SQL scripts recorded in a table of their own).
 
 A leaf of the standard library (aiosqlite only for its types), so that the embedded host, which
 uses nothing else of the plugin, may use it too (``docs/architecture.md``).
@@ -8,6 +9,7 @@ uses nothing else of the plugin, may use it too (``docs/architecture.md``).
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -34,6 +36,51 @@ async def use_wal(connection: aiosqlite.Connection, attempts: int = 100) -> None
             if "locked" not in str(error) or attempt == attempts - 1:
                 raise
             await asyncio.sleep(0.02)
+
+
+#: The primary result codes of a read that would have had to wait for another connection.
+WOULD_WAIT = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class AtOnceReader:
+    """A read-only connection for reads of a few rows by key (an import's status, a request's
+    token), answered on the IOLoop's own thread: SQLite reads them from its page cache in tens
+    of microseconds, while the hop to aiosqlite's thread and back costs the IOLoop several times
+    that (it was most of what made a status request slower than the host's ``/users/self``, and
+    each hop wakes the IOLoop once more while an import's round trips wait for it). It never
+    waits for a lock (``busy_timeout`` 0): when SQLite would make a read wait, :meth:`read`
+    answers ``None`` and the caller reads as it otherwise would."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str],
+                   row_factory: type[sqlite3.Row] | None = None) -> AtOnceReader:
+        """Connected in another thread (opening a file may wait for the disk)."""
+        return cls(await asyncio.to_thread(_connect_read_only, path, row_factory))
+
+    def read(self, query: str, params: Any = ()) -> list[Any] | None:
+        try:
+            return self._connection.execute(query, params).fetchall()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF not in WOULD_WAIT:
+                raise
+            return None
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._connection.close)
+
+
+def _connect_read_only(
+    path: str | os.PathLike[str], row_factory: type[sqlite3.Row] | None
+) -> sqlite3.Connection:
+    # Used from the IOLoop's thread, opened and closed in another.
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.row_factory = row_factory
+    connection.execute("PRAGMA busy_timeout = 0")
+    connection.execute("PRAGMA query_only = ON")
+    return connection
 
 
 def read_migrations(folder: Traversable) -> list[tuple[str, str]]:

@@ -36,6 +36,7 @@ from lms_hooks.host import (
 from lms_outcomes_plugin.host.app import EmbeddedHost, make_http_server
 from lms_outcomes_plugin.host.db import HostDatabase, HostDataError, hash_token
 from tests.canvas_bodies import INVALID_TOKEN, NOT_FOUND, UNAUTHENTICATED, UNAUTHORIZED
+from tests.sqlite_busy import would_wait
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
@@ -697,6 +698,27 @@ def test_tokens_are_stored_hashed(world: World) -> None:
     for token in world.tokens.values():
         assert token.encode() not in data
         assert hash_token(token) in hashes
+
+
+def test_reads_by_key_see_other_processes_writes_at_once_and_wait_only_off_the_ioloop(
+    world: World,
+) -> None:
+    """Every request's token and context are read on the IOLoop (no thread hop), on a
+    connection that never waits: a token another process (the admin CLI) just made works at
+    once, and a read SQLite would make wait goes to aiosqlite's thread instead."""
+
+    async def main() -> None:
+        async with HostDatabase(world.path) as db, HostDatabase(world.path) as admin:
+            user = await admin.create_user("Newcomer", admin_of=world.sub)
+            token = await admin.create_token(user)
+            assert await db.user_for_token(token) == await admin.user(user)
+            db._at_once = would_wait(world.path)
+            assert await db.user_for_token(token) == await admin.user(user)
+            assert await db.authorize(token, "account", world.sub, ["import_outcomes"]) == (
+                await admin.user(user), await admin.account(world.sub), True
+            )
+
+    asyncio.run(main())
 
 
 def test_migrations_are_recorded_once(world: World) -> None:

@@ -12,6 +12,7 @@ from lms_outcomes_plugin.models import ContextRef, NewImport
 from lms_outcomes_plugin.storage import BatchWrite, GroupWrite, Lookup
 from lms_outcomes_plugin.storage.migrate import load_migrations
 from lms_outcomes_plugin.storage.sqlite import CHECKPOINT_EVERY, SqliteStore, sqlite_path
+from tests.sqlite_busy import would_wait
 
 
 def test_storage_urls() -> None:
@@ -87,16 +88,6 @@ async def test_commits_are_copied_into_the_database_file_in_the_background(
         await store.close()
 
 
-class _WouldWait(sqlite3.Connection):
-    """A connection whose reads meet SQLite's ``database is locked`` (SQLITE_BUSY), as the
-    store's read at once would when another connection holds a lock it must wait for."""
-
-    def execute(self, *args: object) -> sqlite3.Cursor:
-        error = sqlite3.OperationalError("database is locked")
-        error.sqlite_errorcode = sqlite3.SQLITE_BUSY
-        raise error
-
-
 @pytest.mark.gen_test
 async def test_status_reads_at_once_see_every_commit_and_wait_only_on_the_reader(
     tmp_path: Path,
@@ -124,7 +115,7 @@ async def test_status_reads_at_once_see_every_commit_and_wait_only_on_the_reader
         assert (shown.workflow_state, shown.progress, shown.errors) == ("importing", 40,
                                                                          ((2, "x"),))
 
-        store._at_once = sqlite3.connect(path, factory=_WouldWait, check_same_thread=False)
+        store._at_once = would_wait(path)
         assert await store.get_import(account, created.id) == shown  # through the reader
     finally:
         await store.close()

@@ -24,7 +24,7 @@ from typing import Any, Self
 import aiosqlite
 
 from lms_hooks.host import PERMISSIONS, Context, ContextType
-from lms_outcomes_plugin.dbutil import apply_migrations, read_migrations, use_wal
+from lms_outcomes_plugin.dbutil import AtOnceReader, apply_migrations, read_migrations, use_wal
 
 #: Milliseconds a statement waits for another connection's write lock before failing.
 BUSY_TIMEOUT_MS = 10_000
@@ -198,6 +198,7 @@ class HostDatabase:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._conn: aiosqlite.Connection | None = None
+        self._at_once: AtOnceReader | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -215,6 +216,7 @@ class HostDatabase:
             await conn.execute("PRAGMA foreign_keys = ON")
             self._conn = conn
             await self._migrate()
+            self._at_once = await AtOnceReader.open(self.path, row_factory=sqlite3.Row)
         except BaseException:
             self._conn = None
             await conn.close()
@@ -225,6 +227,9 @@ class HostDatabase:
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
+        at_once, self._at_once = self._at_once, None
+        if at_once is not None:
+            await at_once.close()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -275,10 +280,11 @@ class HostDatabase:
     # -- reads ---------------------------------------------------------------------------------
 
     async def _one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
-        # One thread hop, not three (execute, fetchone, close): every request authenticates
-        # and looks its context up here, while an import keeps the GIL busy, and each hop
-        # waits for it.
-        rows = await self.conn.execute_fetchall(sql, params)
+        # Every request authenticates and looks its context up here: read on the IOLoop (see
+        # AtOnceReader), else in one thread hop, not three (execute, fetchone, close).
+        rows = self._at_once.read(sql, params) if self._at_once is not None else None
+        if rows is None:
+            rows = await self.conn.execute_fetchall(sql, params)
         return next(iter(rows), None)
 
     async def account(self, account_id: int) -> Account | None:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import aiosqlite
 
-from lms_outcomes_plugin.dbutil import use_wal
+from lms_outcomes_plugin.dbutil import AtOnceReader, use_wal
 from lms_outcomes_plugin.hookspecs import hookimpl
 from lms_outcomes_plugin.models import Attachment
 from lms_outcomes_plugin.storage import StorageBackendRegistry
@@ -136,7 +136,7 @@ class SqliteStore(SqlStore):
         self._reader_connection: SqliteConnection | None = None
         self._write_lock = asyncio.Lock()
         self._checkpointer: SqliteConnection | None = None
-        self._at_once: sqlite3.Connection | None = None
+        self._at_once: AtOnceReader | None = None
         self._checkpoint: asyncio.Task[None] | None = None
         self._commits = 0
         self._closing = False
@@ -153,7 +153,7 @@ class SqliteStore(SqlStore):
             await self._migrate(db)
         self._reader_connection = await self._connect()
         self._checkpointer = await self._connect()
-        self._at_once = await asyncio.to_thread(_connect_at_once, self.path)
+        self._at_once = await AtOnceReader.open(self.path)
         await self._writer.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}")
 
     async def close(self) -> None:
@@ -170,7 +170,7 @@ class SqliteStore(SqlStore):
         self._checkpointer = self._reader_connection = self._writer = None
         if self._at_once is not None:
             at_once, self._at_once = self._at_once, None
-            await asyncio.to_thread(at_once.close)
+            await at_once.close()
 
     async def _connect(self) -> SqliteConnection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
@@ -221,18 +221,13 @@ class SqliteStore(SqlStore):
         return self._reader_connection
 
     async def _read_by_key(self, query: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
-        """Read here, on the IOLoop: a status poll's read (one import by its key, and at most
-        50 of its messages) takes SQLite tens of microseconds from its page cache, while the
-        hop to aiosqlite's thread and back costs the IOLoop several times that (it was most of
-        what made a status request slower than the host's own ``/users/self``). The connection
-        never waits for a lock (``busy_timeout`` 0): when SQLite would make the read wait, it
-        goes to the reader's thread as any read."""
+        """Read here, on the IOLoop (a status poll's: one import by its key, and at most 50 of
+        its messages; see :class:`~lms_outcomes_plugin.dbutil.AtOnceReader`); when SQLite
+        would make the read wait, on the reader's thread as any read."""
         if self._at_once is not None:
-            try:
-                return self._at_once.execute(self.dialect(query), params).fetchall()
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode & 0xFF not in _WOULD_WAIT:
-                    raise
+            rows = self._at_once.read(self.dialect(query), params)
+            if rows is not None:
+                return rows
         return await self._read(query, params)
 
     def _batch_of(self, db: SqliteConnection) -> SqliteBatch:  # type: ignore[override]
@@ -252,19 +247,6 @@ class SqliteStore(SqlStore):
         if not rows:
             raise LookupError(f"attachment {attachment_id} does not exist")
         return await asyncio.to_thread(open, self.attachments_dir / rows[0][0], "rb")
-
-
-#: The primary result codes of a read that would have had to wait for another connection.
-_WOULD_WAIT = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def _connect_at_once(path: Path) -> sqlite3.Connection:
-    """The connection of :meth:`SqliteStore._read_by_key`: read only, never waiting; used from
-    the IOLoop's thread, opened and closed in another."""
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA busy_timeout = 0")
-    connection.execute("PRAGMA query_only = ON")
-    return connection
 
 
 class SqliteBatch(SqlBatch):
