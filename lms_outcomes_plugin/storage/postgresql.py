@@ -523,9 +523,25 @@ class PostgresStore(SqlStore):
 
     @asynccontextmanager
     async def _serialized(self, writes: Serialized) -> AsyncIterator[PgConnection]:
-        async with self._transaction() as db:
-            await db.execute("SELECT pg_advisory_xact_lock($1)", (SERIALIZED_LOCKS[writes],))
-            yield db
+        """BEGIN and the lock in one round trip, a simple query of two statements (every batch
+        is one of these transactions); the transaction is then this method's to end."""
+        assert self._pool is not None, "store is not open"
+        try:
+            async with self._pool.acquire() as connection:
+                await connection.execute(
+                    f"BEGIN; SELECT pg_advisory_xact_lock({SERIALIZED_LOCKS[writes]})"
+                )
+                try:
+                    yield PgConnection(connection)
+                except BaseException:
+                    # What failed may have been the connection: then the pool, which rolls
+                    # back a transaction left open, drops it, and the first error is the one.
+                    with suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                        await connection.execute("ROLLBACK")
+                    raise
+                await connection.execute("COMMIT")
+        finally:
+            self._shown.forget_all()
 
     # attachments -----------------------------------------------------------------------------
 
