@@ -426,13 +426,14 @@ class SqlStore:
         restored = [await db.execute(q(statement), (import_id,)) for statement in sql.RESTORE]
         removed = [await db.execute(q(statement), (import_id,))
                    for statement in sql.REMOVE_CREATED]
-        # Both in the statements' order: links, friendly descriptions, outcomes, groups.
-        _, _, outcomes, groups = restored
+        # Both in the statements' order: links, friendly descriptions, outcomes (whole, then
+        # stamps only), groups (likewise).
+        _, _, outcomes, outcome_stamps, groups, group_stamps = restored
         links_gone, _, outcomes_gone, groups_gone = removed
         return ImportCounts(
             rows=sum(restored) + sum(removed),
-            groups=ChangeCounts(updated=groups, deleted=groups_gone),
-            outcomes=ChangeCounts(updated=outcomes, deleted=outcomes_gone),
+            groups=ChangeCounts(updated=groups + group_stamps, deleted=groups_gone),
+            outcomes=ChangeCounts(updated=outcomes + outcome_stamps, deleted=outcomes_gone),
             links_created=0,
             links_deleted=links_gone,
         )
@@ -947,12 +948,16 @@ class SqlBatch:
         gives, by :meth:`_journal_created`."""
         db, q, stamp = self._db, self._sql, batch.import_id
         new_groups, new_outcomes = _created_ids(batch)
-        groups = ({g.id for g in batch.groups} | batch.deleted_groups) - new_groups
-        if groups:
-            await db.execute(q(sql.JOURNAL_GROUPS), (stamp, json.dumps(sorted(groups))))
-        outcomes = {o.id for o in batch.outcomes} - new_outcomes
-        if outcomes:
-            await db.execute(q(sql.JOURNAL_OUTCOMES), (stamp, json.dumps(sorted(outcomes))))
+        changed_groups = {g.id for g in batch.groups if g.changed} | batch.deleted_groups
+        stamped_groups = {g.id for g in batch.groups} - changed_groups - new_groups
+        changed_outcomes = {o.id for o in batch.outcomes if o.changed} - new_outcomes
+        stamped_outcomes = {o.id for o in batch.outcomes} - changed_outcomes - new_outcomes
+        for statement, ids in ((sql.JOURNAL_GROUPS, changed_groups - new_groups),
+                               (sql.JOURNAL_GROUP_STAMPS, stamped_groups),
+                               (sql.JOURNAL_OUTCOMES, changed_outcomes),
+                               (sql.JOURNAL_OUTCOME_STAMPS, stamped_outcomes)):
+            if ids:
+                await db.execute(q(statement), (stamp, json.dumps(sorted(ids))))
         if new_groups or new_outcomes:
             await self._journal_new(stamp, sorted(new_groups), sorted(new_outcomes))
         # A link into a group or to an outcome this batch creates cannot exist yet, nor an

@@ -565,6 +565,22 @@ SELECT CAST(? AS BIGINT), k.value, o.id IS NOT NULL, o.title, o.sort_title, o.de
 FROM ({ids}) AS k LEFT JOIN lms_outcomes_outcomes o ON o.id = k.value
 WHERE TRUE ON CONFLICT DO NOTHING
 """
+# Groups and outcomes a batch only re-stamps (a re-import's unchanged rows, most of its rows):
+# their stamp is all it changes, so all their before-image holds (title NULL: a stored group or
+# outcome always has one). A whole image of each was most of a re-import's journal.
+# params: import id, JSON [id, ...]
+JOURNAL_GROUP_STAMPS = """
+INSERT INTO lms_outcomes_journal_groups (outcome_import_id, id, existed, stamp)
+SELECT CAST(? AS BIGINT), k.value, g.id IS NOT NULL, g.outcome_import_id
+FROM ({ids}) AS k LEFT JOIN lms_outcomes_groups g ON g.id = k.value
+WHERE TRUE ON CONFLICT DO NOTHING
+"""
+JOURNAL_OUTCOME_STAMPS = """
+INSERT INTO lms_outcomes_journal_outcomes (outcome_import_id, id, existed, stamp)
+SELECT CAST(? AS BIGINT), k.value, o.id IS NOT NULL, o.outcome_import_id
+FROM ({ids}) AS k LEFT JOIN lms_outcomes_outcomes o ON o.id = k.value
+WHERE TRUE ON CONFLICT DO NOTHING
+"""
 # Groups and outcomes a batch creates: no row to copy (their ids are the batch's own).
 # params: import id, JSON [id, ...]
 JOURNAL_NEW_GROUPS = """
@@ -615,8 +631,9 @@ WHERE TRUE ON CONFLICT DO NOTHING
 """
 
 # Undoing an import (a revert, or a cancelled run): every row it changed gets its before-image
-# back, then the rows it created go, links and descriptions before the outcomes and groups they
-# name. Set-based: a fixed number of statements, whatever the import's size.
+# back (a row it only re-stamped, its stamp), then the rows it created go, links and
+# descriptions before the outcomes and groups they name. Set-based: a fixed number of
+# statements, whatever the import's size.
 # params: import id (each)
 RESTORE = (
     """UPDATE lms_outcomes_links SET workflow_state = j.workflow_state,
@@ -634,12 +651,22 @@ WHERE j.outcome_import_id = ? AND j.existed AND lms_outcomes_friendly_descriptio
     ratings = j.ratings, workflow_state = j.workflow_state, outcome_import_id = j.stamp,
     updated_at = j.updated_at
 FROM lms_outcomes_journal_outcomes j
-WHERE j.outcome_import_id = ? AND j.existed AND lms_outcomes_outcomes.id = j.id""",
+WHERE j.outcome_import_id = ? AND j.existed AND j.title IS NOT NULL
+    AND lms_outcomes_outcomes.id = j.id""",
+    """UPDATE lms_outcomes_outcomes SET outcome_import_id = j.stamp
+FROM lms_outcomes_journal_outcomes j
+WHERE j.outcome_import_id = ? AND j.existed AND j.title IS NULL
+    AND lms_outcomes_outcomes.id = j.id""",
     """UPDATE lms_outcomes_groups SET parent_id = j.parent_id, title = j.title,
     sort_title = j.sort_title, description = j.description,
     workflow_state = j.workflow_state, outcome_import_id = j.stamp, updated_at = j.updated_at
 FROM lms_outcomes_journal_groups j
-WHERE j.outcome_import_id = ? AND j.existed AND lms_outcomes_groups.id = j.id""",
+WHERE j.outcome_import_id = ? AND j.existed AND j.title IS NOT NULL
+    AND lms_outcomes_groups.id = j.id""",
+    """UPDATE lms_outcomes_groups SET outcome_import_id = j.stamp
+FROM lms_outcomes_journal_groups j
+WHERE j.outcome_import_id = ? AND j.existed AND j.title IS NULL
+    AND lms_outcomes_groups.id = j.id""",
 )
 REMOVE_CREATED = (
     # The links it created, and every link naming a group or an outcome it created (a link
