@@ -1,7 +1,8 @@
 """Statuses kept between changes (storage/shown.py): on PostgreSQL each host process answers a
 polled status from what it last read, until PostgreSQL notifies it that the import's row
 changed (migration 0015's trigger) or until a write transaction of its own ends; while it is
-not listening, it reads every time.
+not listening, it reads every time. On SQLite, until any connection commits (``PRAGMA
+data_version``).
 
 The stores here are real PostgresStores on the session's server; "another process" is a second
 store, or a plain connection that writes with the trigger off (``session_replication_role``) to
@@ -11,16 +12,21 @@ make a change nobody is told of.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+from lms_outcomes_plugin.dbutil import AtOnceReader
 from lms_outcomes_plugin.models import REVERT, ContextRef, NewImport, OutcomeImport
 from lms_outcomes_plugin.storage.postgresql import PostgresStore
 from lms_outcomes_plugin.storage.shown import LATEST, Key, ShownImports
+from lms_outcomes_plugin.storage.sqlite import SqliteStore
 from lms_outcomes_plugin.testing.store import ACCOUNT, queue
 from tests.conftest import Api, World, until
 
@@ -308,3 +314,43 @@ async def test_the_status_route_shows_what_another_process_changed(
 
     await eventually(reverted)
     await api.wait_for_import(f"{base}/{revert.id}")
+
+
+# SqliteStore: kept while no connection has committed (PRAGMA data_version) -------------------
+
+
+class CountingReader(AtOnceReader):
+    """The store's read at once, noting each query it is asked."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(sqlite3.connect(path, isolation_level=None, check_same_thread=False))
+        self.queries: list[str] = []
+
+    def read(self, query: str, params: Any = ()) -> list[Any] | None:
+        self.queries.append(" ".join(query.split()[:2]))
+        return super().read(query, params)
+
+
+@pytest.mark.gen_test
+async def test_on_sqlite_a_status_is_kept_until_any_connection_commits(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+    await store.open()
+    try:
+        queued = await queue(store)
+        store._at_once = counting = CountingReader(store.path)
+        first = await store.get_import(ACCOUNT, queued.id)
+        assert first is not None
+        assert first == await store.get_import(ACCOUNT, queued.id)
+        # Each poll asks SQLite whether anything was committed; the import is read once.
+        assert counting.queries == ["PRAGMA data_version", "WITH found", "PRAGMA data_version"]
+        # Another process's commit (a plain connection) shows at the next poll, as does one of
+        # this store's own.
+        with sqlite3.connect(store.path) as other:
+            other.execute("UPDATE lms_outcomes_imports SET progress = 42 WHERE id = ?",
+                          (queued.id,))
+        other.close()
+        assert (await store.get_import(ACCOUNT, queued.id)).progress == 42  # type: ignore[union-attr]
+        await store.cancel_import(ACCOUNT, queued.id)
+        assert (await store.get_import(ACCOUNT, queued.id)).workflow_state == "cancelled"  # type: ignore[union-attr]
+    finally:
+        await store.close()

@@ -5,7 +5,9 @@ does not change. Where every read is a round trip to another process (PostgreSQL
 keeps what it last read of each polled import and answers from it until the import's row
 changes: it forgets everything once a write transaction of its own process ends, and one
 import when the database notifies it of another process's change. It keeps nothing while it
-is not told of changes (not yet listening, or the connection that listens was lost).
+is not told of changes (not yet listening, or the connection that listens was lost). SQLite's
+store keeps them too, and forgets everything once any connection has committed (its
+``PRAGMA data_version``): a poll between two batches then costs a pragma, not a read.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ are the shared ones of :mod:`.sql`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import sqlite3
@@ -26,8 +27,9 @@ import aiosqlite
 
 from lms_outcomes_plugin.dbutil import AtOnceReader, use_wal
 from lms_outcomes_plugin.hookspecs import hookimpl
-from lms_outcomes_plugin.models import Attachment
+from lms_outcomes_plugin.models import Attachment, ContextRef, OutcomeImport
 from lms_outcomes_plugin.storage import StorageBackendRegistry
+from lms_outcomes_plugin.storage.shown import LATEST, ShownImports
 from lms_outcomes_plugin.storage.sql import Dialect, SqlBatch, SqlStore, sort_title
 
 log = logging.getLogger("lms_outcomes_plugin.storage")
@@ -129,7 +131,9 @@ class SqliteStore(SqlStore):
 
     dialect = SQLITE
 
-    def __init__(self, path: Path, attachments_dir: Path | None = None) -> None:
+    def __init__(
+        self, path: Path, attachments_dir: Path | None = None, status_cache: int = 1000
+    ) -> None:
         self.path = path
         self.attachments_dir = attachments_dir or path.with_name(path.name + ".attachments")
         self._writer: SqliteConnection | None = None
@@ -137,6 +141,9 @@ class SqliteStore(SqlStore):
         self._write_lock = asyncio.Lock()
         self._checkpointer: SqliteConnection | None = None
         self._at_once: AtOnceReader | None = None
+        #: Statuses kept while no connection has committed since they were read (see shown).
+        self._shown = ShownImports(status_cache)
+        self._data_version: int | None = None
         self._checkpoint: asyncio.Task[None] | None = None
         self._commits = 0
         self._closing = False
@@ -144,7 +151,8 @@ class SqliteStore(SqlStore):
     @classmethod
     def from_url(cls, url: str, settings: Mapping[str, Any]) -> SqliteStore:
         attachments = settings.get("attachments_dir")
-        return cls(sqlite_path(url), Path(attachments) if attachments else None)
+        return cls(sqlite_path(url), Path(attachments) if attachments else None,
+                   int(settings.get("status_cache", 1000)))
 
     async def open(self) -> None:
         self.attachments_dir.mkdir(parents=True, exist_ok=True)
@@ -219,6 +227,31 @@ class SqliteStore(SqlStore):
     def _reader(self) -> SqliteConnection:
         assert self._reader_connection is not None, "store is not open"
         return self._reader_connection
+
+    async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
+        self._notice_commits()
+        return await self._shown.get(
+            context, import_id, functools.partial(super().get_import, context, import_id)
+        )
+
+    async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
+        self._notice_commits()
+        return await self._shown.get(
+            context, LATEST, functools.partial(super().get_latest_import, context)
+        )
+
+    def _notice_commits(self) -> None:
+        """Forget the statuses kept once any connection (this process's writer, another
+        process) has committed since: SQLite counts them in ``PRAGMA data_version``, read at
+        once. A status is then read once per batch of a running import, however often it is
+        polled, and a poll between two batches costs a pragma, not a read of the import, its
+        errors and warnings."""
+        rows = self._at_once.read("PRAGMA data_version") if self._at_once is not None else None
+        version = rows[0][0] if rows else None
+        if version is None or version != self._data_version:
+            self._shown.forget_all()
+            self._data_version = version
+        self._shown.listening = version is not None
 
     async def _read_by_key(self, query: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         """Read here, on the IOLoop (a status poll's: one import by its key, and at most 50 of
