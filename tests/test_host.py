@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -34,7 +35,7 @@ from lms_hooks.host import (
     LmsHost,
 )
 from lms_outcomes_plugin.host.app import EmbeddedHost, make_http_server
-from lms_outcomes_plugin.host.db import HostDatabase, HostDataError, hash_token
+from lms_outcomes_plugin.host.db import HostDatabase, HostDataError, hash_token, new_token
 from tests.canvas_bodies import INVALID_TOKEN, NOT_FOUND, UNAUTHENTICATED, UNAUTHORIZED
 from tests.sqlite_busy import would_wait
 
@@ -822,6 +823,16 @@ def test_a_chosen_token_has_at_least_16_characters(tmp_path: Path) -> None:
             assert await db.user_for_token("0123456789abcdef") is not None
 
     asyncio.run(main())
+
+
+def test_a_new_token_never_reads_as_a_command_line_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One in 64 random URL-safe tokens starts with ``-``, which ``lms-outcomes admin token
+    revoke TOKEN`` took for an option (tests/test_cli.py failed so, one run in a hundred)."""
+    drawn = iter(["-starts-like-an-option-0123456789", "a-fine-token-0123456789abcdef"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda _size: next(drawn))
+    assert new_token() == "a-fine-token-0123456789abcdef"
 
 
 def test_two_connections_opening_a_new_file_migrate_it_once(tmp_path: Path) -> None:

@@ -582,7 +582,7 @@ class HostDatabase:
     ) -> str:
         await self._require(conn, "user", user_id)
         if token is None:
-            token = secrets.token_urlsafe(32)
+            token = new_token()
         elif not token.strip():
             raise HostDataError("a token cannot be empty")
         elif len(token) < MIN_TOKEN_LENGTH:
@@ -595,6 +595,15 @@ class HostDatabase:
         except sqlite3.IntegrityError:
             raise HostDataError("that token is already in use") from None
         return token
+
+
+def new_token() -> str:
+    """A random token (256 bits, URL-safe) that never starts with ``-``: one in 64 of
+    ``secrets.token_urlsafe`` does, and ``lms-outcomes admin token revoke TOKEN`` read such a
+    token as an option."""
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return token
 
 
 def _storable(row_id: int) -> bool:
