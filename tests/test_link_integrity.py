@@ -56,6 +56,19 @@ async def group_with_link(store: Store, outcomes: int = 1) -> tuple[int, int, in
     return root, claimed.id, group, made
 
 
+async def stored_group_with_link(
+    storage_url: str, outcomes: int = 1
+) -> tuple[int, int, int, list[int]]:
+    """:func:`group_with_link` through a store opened and closed for it (the test then works
+    on the database directly)."""
+    store = open_store(storage_url)
+    await store.open()
+    try:
+        return await group_with_link(store, outcomes)
+    finally:
+        await store.close()
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_a_link_must_name_a_group_and_an_outcome_that_exist(
     storage_backend: str, storage_url: str, tree: Tree
@@ -101,7 +114,8 @@ async def test_a_group_must_be_under_a_group_that_exists(
     try:
         root, claimed, group, _ = await group_with_link(store)
         before = tree.snapshot()
-        # A new group (COPY on PostgreSQL) under a missing one, beside one under the root.
+        # A new group (inserted from arrays on PostgreSQL) under a missing one, beside one
+        # under the root.
         created = await batch_fails(store, claimed, lambda g, _o: BatchWrite(
             claimed, "runner-1", 10,
             groups=[GroupWrite(g[0], ACCOUNT, "h", "H", "", "active", root),
@@ -127,12 +141,7 @@ async def test_a_group_must_be_under_a_group_that_exists(
 async def test_a_group_with_groups_under_it_cannot_be_deleted(
     storage_backend: str, storage_url: str
 ) -> None:
-    store = open_store(storage_url)
-    await store.open()
-    try:
-        root, _, group, _ = await group_with_link(store)
-    finally:
-        await store.close()
+    root, _, group, _ = await stored_group_with_link(storage_url)
     db = await asyncpg.connect(storage_url)
     try:
         with pytest.raises(asyncpg.ForeignKeyViolationError) as failed:
@@ -152,12 +161,7 @@ async def test_a_group_with_groups_under_it_cannot_be_deleted(
 async def test_a_group_or_an_outcome_a_link_names_cannot_be_deleted(
     storage_backend: str, storage_url: str
 ) -> None:
-    store = open_store(storage_url)
-    await store.open()
-    try:
-        _, _, group, [outcome, loose] = await group_with_link(store, outcomes=2)
-    finally:
-        await store.close()
+    _, _, group, [outcome, loose] = await stored_group_with_link(storage_url, outcomes=2)
     db = await asyncpg.connect(storage_url)
     try:
         link = await db.fetchval("SELECT id FROM lms_outcomes_links WHERE outcome_id = $1", outcome)

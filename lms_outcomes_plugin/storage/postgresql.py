@@ -16,7 +16,6 @@ shown until PostgreSQL notifies it that their import changed (see :mod:`.shown`)
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from lms_outcomes_plugin.hookspecs import hookimpl
-from lms_outcomes_plugin.models import Attachment, ContextRef, OutcomeImport, cut_message
+from lms_outcomes_plugin.models import Attachment, ContextRef, cut_message
 from lms_outcomes_plugin.storage import (
     BatchWrite,
     Existing,
@@ -40,7 +39,7 @@ from lms_outcomes_plugin.storage import (
     StorageBackendRegistry,
     statements,
 )
-from lms_outcomes_plugin.storage.shown import LATEST, ShownImports
+from lms_outcomes_plugin.storage.shown import ShownImports
 from lms_outcomes_plugin.storage.sql import (
     Connection,
     Dialect,
@@ -418,17 +417,7 @@ class PostgresStore(SqlStore):
     def _batch_of(self, db: PgConnection) -> PgBatch:  # type: ignore[override]
         return PgBatch(db, self)
 
-    # statuses, kept until their import changes (see .shown) ----------------------------------
-
-    async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
-        return await self._shown.get(
-            context, import_id, functools.partial(super().get_import, context, import_id)
-        )
-
-    async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
-        return await self._shown.get(
-            context, LATEST, functools.partial(super().get_latest_import, context)
-        )
+    # statuses, kept until PostgreSQL tells of a change (see .shown) ---------------------------
 
     async def _listen(self) -> None:
         """Keep a connection that LISTENs for changes to imports, again whenever it is lost;

@@ -6,6 +6,7 @@ it reserves ids; the SQL lives in :mod:`.statements`.
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from collections.abc import (
@@ -69,6 +70,7 @@ from lms_outcomes_plugin.storage import (
 )
 from lms_outcomes_plugin.storage import statements as sql
 from lms_outcomes_plugin.storage.migrate import load_migrations
+from lms_outcomes_plugin.storage.shown import LATEST, ShownImports
 
 MIGRATIONS_TABLE = "lms_outcomes_migrations"
 #: How many times an import is started again after its runner died; the next time it fails.
@@ -161,6 +163,9 @@ class SqlStore:
     """
 
     dialect: Dialect
+    #: The statuses this process has shown, kept while the backend knows of every change
+    #: (``listening``); each backend makes its own and keeps it told.
+    _shown: ShownImports
     #: For tests only, None otherwise: awaited at named points of the transactions that write
     #: for runs' claims (``claim``, ``batch``, ``finish``, ``heartbeat``, ``requeue``,
     #: ``takeover``, ``stall``): ``<name>:begin`` before the transaction opens,
@@ -303,13 +308,31 @@ class SqlStore:
                 self.dialect(sql.RELEASE_KEY), (claim.user_id, claim.key, claim.token)
             )
 
+    # statuses, kept until their import changes (see .shown) ----------------------------------
+
     async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
+        self._notice_changes()
+        return await self._shown.get(
+            context, import_id, functools.partial(self._read_import, context, import_id)
+        )
+
+    async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
+        self._notice_changes()
+        return await self._shown.get(
+            context, LATEST, functools.partial(self._read_latest_import, context)
+        )
+
+    def _notice_changes(self) -> None:
+        """Called as a status is asked for: a backend that must ask whether anything changed
+        since it kept its statuses, rather than be told, asks here."""
+
+    async def _read_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
         return _shown_import(await self._read_by_key(
             sql.SELECT_IMPORT_SHOWN,
             (import_id, context.type, context.id, ERRORS_SHOWN, WARNINGS_SHOWN),
         ))
 
-    async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
+    async def _read_latest_import(self, context: ContextRef) -> OutcomeImport | None:
         return _shown_import(await self._read_by_key(
             sql.SELECT_LATEST_IMPORT_SHOWN,
             (context.type, context.id, ERRORS_SHOWN, WARNINGS_SHOWN),
@@ -948,11 +971,13 @@ class SqlBatch:
         gives, by :meth:`_journal_created`."""
         db, q, stamp = self._db, self._sql, batch.import_id
         new_groups, new_outcomes = _created_ids(batch)
-        changed_groups = {g.id for g in batch.groups if g.changed} | batch.deleted_groups
+        # A row written unchanged has only its stamp journaled (unless also changed or deleted).
+        changed_groups = ({g.id for g in batch.groups if g.changed}
+                          | batch.deleted_groups) - new_groups
         stamped_groups = {g.id for g in batch.groups} - changed_groups - new_groups
         changed_outcomes = {o.id for o in batch.outcomes if o.changed} - new_outcomes
         stamped_outcomes = {o.id for o in batch.outcomes} - changed_outcomes - new_outcomes
-        for statement, ids in ((sql.JOURNAL_GROUPS, changed_groups - new_groups),
+        for statement, ids in ((sql.JOURNAL_GROUPS, changed_groups),
                                (sql.JOURNAL_GROUP_STAMPS, stamped_groups),
                                (sql.JOURNAL_OUTCOMES, changed_outcomes),
                                (sql.JOURNAL_OUTCOME_STAMPS, stamped_outcomes)):

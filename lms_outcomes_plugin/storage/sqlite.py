@@ -12,7 +12,6 @@ are the shared ones of :mod:`.sql`.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import sqlite3
@@ -27,9 +26,9 @@ import aiosqlite
 
 from lms_outcomes_plugin.dbutil import AtOnceReader, use_wal
 from lms_outcomes_plugin.hookspecs import hookimpl
-from lms_outcomes_plugin.models import Attachment, ContextRef, OutcomeImport
+from lms_outcomes_plugin.models import Attachment
 from lms_outcomes_plugin.storage import StorageBackendRegistry
-from lms_outcomes_plugin.storage.shown import LATEST, ShownImports
+from lms_outcomes_plugin.storage.shown import ShownImports
 from lms_outcomes_plugin.storage.sql import Dialect, SqlBatch, SqlStore, sort_title
 
 log = logging.getLogger("lms_outcomes_plugin.storage")
@@ -228,19 +227,7 @@ class SqliteStore(SqlStore):
         assert self._reader_connection is not None, "store is not open"
         return self._reader_connection
 
-    async def get_import(self, context: ContextRef, import_id: int) -> OutcomeImport | None:
-        self._notice_commits()
-        return await self._shown.get(
-            context, import_id, functools.partial(super().get_import, context, import_id)
-        )
-
-    async def get_latest_import(self, context: ContextRef) -> OutcomeImport | None:
-        self._notice_commits()
-        return await self._shown.get(
-            context, LATEST, functools.partial(super().get_latest_import, context)
-        )
-
-    def _notice_commits(self) -> None:
+    def _notice_changes(self) -> None:
         """Forget the statuses kept once any connection (this process's writer, another
         process) has committed since: SQLite counts them in ``PRAGMA data_version``, read at
         once. A status is then read once per batch of a running import, however often it is
